@@ -8,18 +8,20 @@ A tape row has fixed integer columns (``slot``, ``seq``, ``ts_ns``, ``kind``, ``
 ``(n, N_VALS)`` whose columns mean different things per kind. Kernels index it with the named
 constants below (``vals[i, SWAP_AMOUNT_IN]``), never with bare numbers.
 
-| kind          | pool_id   | wallet_id | mint_id     | side            | flags        | vals[0..4]                                                   |
-| ------------- | --------- | --------- | ----------- | --------------- | ------------ | ------------------------------------------------------------ |
-| POOL_STATE    | pool      | -1        | base mint   | -1              | 0            | reserve_base, reserve_quote, real_base, real_quote, -         |
-| SWAP          | pool      | trader    | base mint   | BUY/SELL (base) | 0            | amount_in, amount_out, -, -, -                               |
-| NEW_POOL      | pool      | creator   | new mint    | -1              | RISK_* bits  | reserve_base, reserve_quote, lp_burned, top_holder, fee_bps  |
-| LIQUIDITY     | pool      | provider  | base mint   | -1              | 0            | delta_base, delta_quote, -, -, -                             |
-| BAR           | instrument| -1        | -1          | -1              | 0            | open, high, low, close, volume                               |
-| OUTCOME_TRADE | market    | trader    | outcome 0/1 | BUY/SELL        | 0            | shares, price, -, -, -                                       |
-| RESOLUTION    | market    | -1        | -1          | -1              | 0            | payout of outcome 1 (0 or 1), -, -, -, -                     |
-| OWN_FILL      | pool      | our wallet| base mint   | BUY/SELL        | fill status  | amount_in, amount_out, fee_lamports, -, -                    |
+| kind          | pool_id    | wallet_id  | mint_id     | side      | flags       | vals[0..4]                         |
+| ------------- | ---------- | ---------- | ----------- | --------- | ----------- | ---------------------------------- |
+| POOL_STATE    | pool       | -1         | base mint   | PoolKind  | 0           | reserve_base, reserve_quote,       |
+|               |            |            |             |           |             | real_base, real_quote              |
+| SWAP          | pool       | trader     | base mint   | Side      | 0           | amount_in, amount_out              |
+| NEW_POOL      | pool       | creator    | new mint    | PoolKind  | RISK_* bits | reserve_base, reserve_quote,       |
+|               |            |            |             |           |             | lp_burned, top_holder, fee_bps     |
+| LIQUIDITY     | pool       | provider   | base mint   | -1        | 0           | delta_base, delta_quote            |
+| BAR           | instrument | -1         | -1          | -1        | 0           | open, high, low, close, volume     |
+| OUTCOME_TRADE | market     | trader     | outcome 0/1 | Side      | 0           | shares, price                      |
+| RESOLUTION    | market     | -1         | -1          | -1        | 0           | payout of outcome 1 (0 or 1)       |
+| OWN_FILL      | pool       | our wallet | base mint   | Side      | fill status | amount_in, amount_out, fee_lamports|
 
-Pool states by pool kind (the pool registry says which): constant product keeps base and
+Unused values are 0.0. Pool states by pool kind (the pool registry says which): constant product keeps base and
 quote reserves; a bonding curve keeps virtual token and virtual SOL reserves in
 ``reserve_base``/``reserve_quote`` and the real ones in ``real_base``/``real_quote``;
 concentrated liquidity keeps ``liquidity`` in slot 0, ``sqrt_price`` (sqrt_price_x64 / 2**64) in

@@ -1,0 +1,115 @@
+"""What is in a lake (`lake_info`) and whether it is sound (`lake_check`): plain dicts for the CLI."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import duckdb
+import numpy as np
+import polars as pl
+import pyarrow.parquet as pq
+
+from engine.schema import TABLES, Reason, Tape
+from engine.store import registry
+from engine.store.atomic import TMP_PREFIX
+from engine.store.lake import QUARANTINE, Lake
+
+
+def _iso(ts_ns: int | None) -> str | None:
+    if ts_ns is None:
+        return None
+    return datetime.fromtimestamp(ts_ns / 1e9, tz=UTC).isoformat(timespec="seconds")
+
+
+def lake_info(lake: Lake, con: duckdb.DuckDBPyConnection) -> dict:
+    """Return tables (rows, files, bytes, time and slot range, days), quarantine and registry counts."""
+    tables = []
+    for name in TABLES:
+        files = lake.files(name)
+        if not files:
+            continue
+        stats = pl.scan_parquet(files).select(
+            pl.len().alias("rows"), pl.col("ts_ns").min().alias("t0"), pl.col("ts_ns").max().alias("t1"),
+            pl.col("slot").min().alias("s0"), pl.col("slot").max().alias("s1")).collect().row(0, named=True)
+        tables.append({
+            "table": name, "rows": stats["rows"], "files": len(files), "bytes": sum(f.stat().st_size for f in files),
+            "first_ts": _iso(stats["t0"]), "last_ts": _iso(stats["t1"]), "first_slot": stats["s0"],
+            "last_slot": stats["s1"], "days": len(lake.days(name)),
+        })
+    q_files = lake.files(QUARANTINE)
+    quarantine = pl.scan_parquet(q_files).select(pl.len()).collect().item() if q_files else 0
+    by_reason = {}
+    if q_files:
+        counts = pl.scan_parquet(q_files).group_by("reason").len().sort("reason").collect()
+        by_reason = dict(zip(counts["reason"].to_list(), counts["len"].to_list(), strict=True))
+    regs = {name: int(con.execute(f"SELECT count(*) FROM {spec.table}").fetchall()[0][0])
+            for name, spec in registry.REGISTRIES.items()}
+    return {"lake": str(lake.root), "catalog": str(lake.catalog_path), "tables": tables,
+            "quarantine": quarantine, "quarantine_by_reason": by_reason, "registries": regs}
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    check: str
+    table: str
+    ok: bool
+    count: int
+    detail: str
+
+    def to_dict(self) -> dict:
+        return {f: getattr(self, f) for f in self.__slots__}
+
+
+def lake_check(lake: Lake, con: duckdb.DuckDBPyConnection) -> dict:
+    """Validate every stored table; ``ok`` is False when any check fails.
+
+    Checks: each file opens and has the table's schema; rows pass `Tape.validate` against the
+    registry sizes; natural keys are unique across files. Leftover temp files from killed
+    writers and quarantined rows are reported but do not fail the check (nothing visible is
+    wrong, and quarantined rows are kept on purpose).
+    """
+    checks: list[Check] = []
+    sizes = {n: int(con.execute(f"SELECT count(*) FROM {s.table}").fetchall()[0][0])
+             for n, s in registry.REGISTRIES.items()}
+    for name, spec in TABLES.items():
+        files = lake.files(name)
+        if not files:
+            continue
+        bad_files = []
+        want = spec.arrow_schema()
+        for f in files:
+            try:
+                got = pq.read_schema(f)
+            except (OSError, pq.lib.ArrowException) as e:
+                bad_files.append(f"{f.name}: {e}")
+                continue
+            if not got.remove_metadata().equals(want):
+                bad_files.append(f"{f.name}: schema differs from {name}'s")
+        checks.append(Check("files_readable", name, not bad_files, len(bad_files), "; ".join(bad_files[:3])))
+        if bad_files:
+            continue
+        df = pl.read_parquet(files).sort(["slot", "seq"])
+        tape = Tape.from_tables({name: df})
+        ids = {"n_pools": sizes["pools"] or None, "n_wallets": sizes["wallets"] or None,
+               "n_mints": sizes["tokens"] or None}
+        if name in ("bars", "outcome_trades", "resolutions"):
+            ids = {"n_pools": None, "n_wallets": ids["n_wallets"], "n_mints": None}
+        reason = tape.validate(**ids)
+        reason[reason == Reason.DUPLICATE_KEY] = 0  # same (slot, seq) across kinds is checked by the key below
+        bad = reason != 0
+        detail = ""
+        if bad.any():
+            codes, counts = np.unique(reason[bad], return_counts=True)
+            detail = ", ".join(f"{Reason(int(c)).text}: {n}" for c, n in zip(codes, counts, strict=True))
+        checks.append(Check("rows_valid", name, not bad.any(), int(bad.sum()), detail))
+        key = list(spec.key)
+        dups = df.height - df.select(key).unique().height
+        checks.append(Check("keys_unique", name, dups == 0, dups, f"natural key {tuple(key)}"))
+    leftovers = list(lake.tables_dir.rglob(f"{TMP_PREFIX}*")) if lake.tables_dir.exists() else []
+    checks.append(Check("no_leftover_temp_files", "*", True, len(leftovers),
+                        "temp files of killed writers (invisible to readers)" if leftovers else ""))
+    q_files = lake.files(QUARANTINE)
+    n_q = pl.scan_parquet(q_files).select(pl.len()).collect().item() if q_files else 0
+    checks.append(Check("quarantine", QUARANTINE, True, n_q, "rows kept with their reason" if n_q else ""))
+    return {"lake": str(lake.root), "ok": all(c.ok for c in checks), "checks": [c.to_dict() for c in checks]}
