@@ -20,6 +20,7 @@ import polars as pl
 import pyarrow as pa
 
 from engine.layout import INT_COLUMNS, N_VALS, EventKind, PoolKind
+from engine.validate_nb import validate_rows_nb
 
 __all__ = [
     "TABLES",
@@ -176,8 +177,11 @@ TABLES: dict[str, TableSpec] = {
     )
 }
 TABLE_OF_KIND: dict[int, TableSpec] = {int(s.kind): s for s in TABLES.values()}
+_INT_COLS_BY_KIND = np.zeros((len(EventKind), N_VALS), dtype=np.bool_)
+for _spec in TABLES.values():
+    for _col, _j in _spec.vals.items():
+        _INT_COLS_BY_KIND[_spec.kind, _j] = _col in _spec.int_vals
 
-# Values a kind does not use default to 0.0 on the tape and are not stored.
 _I64_LIMIT = 2.0**63
 
 
@@ -301,55 +305,16 @@ class Tape:
                  n_mints: int | None = None) -> np.ndarray:
         """Return one `Reason` code per row (``Reason.OK`` = 0 for good rows).
 
-        Checks non-finite values, negative reserves and amounts, ids below -1, ids missing where
-        the kind needs them or beyond the registry sizes given, inconsistent bars, unknown kinds,
-        and rows whose ``(slot, seq)`` does not increase (out of order, or a duplicate).
+        Checks, first problem wins: unknown kinds, non-finite values, negative reserves and
+        amounts, inconsistent bars, ids below -1 or missing where the kind needs them or beyond
+        the registry sizes given, rows whose ``(slot, seq)`` goes backwards (out of order) or
+        repeats (duplicate), and integer-stored values beyond int64.
         """
-        n = self.n_events
-        reason = np.zeros(n, dtype=np.int8)
-
-        def mark(mask: np.ndarray, why: Reason) -> None:
-            reason[(reason == 0) & mask] = why
-
-        kind = self.kind
-        mark(~np.isin(kind, [int(k) for k in EventKind]), Reason.UNKNOWN_KIND)
-        mark(~np.isfinite(self.vals).all(axis=1), Reason.NOT_FINITE)
-        v = self.vals
-        is_state = kind == EventKind.POOL_STATE
-        clmm = is_state & (self.side == PoolKind.CLMM)
-        plain_state = is_state & ~clmm
-        mark(plain_state & (v[:, :4] < 0).any(axis=1), Reason.NEGATIVE_RESERVE)
-        mark(clmm & ((v[:, 0] < 0) | (v[:, 1] <= 0)), Reason.NEGATIVE_RESERVE)
-        mark((kind == EventKind.NEW_POOL) & (v[:, :2] < 0).any(axis=1), Reason.NEGATIVE_RESERVE)
-        trades = np.isin(kind, [EventKind.SWAP, EventKind.OWN_FILL, EventKind.OUTCOME_TRADE])
-        mark(trades & (v[:, :3] < 0).any(axis=1), Reason.NEGATIVE_AMOUNT)
-        bar = kind == EventKind.BAR
-        lo, hi = v[:, 2], v[:, 1]
-        bad_bar = (hi < lo) | (v[:, 0] < lo) | (v[:, 0] > hi) | (v[:, 3] < lo) | (v[:, 3] > hi) | (v[:, 4] < 0)
-        mark(bar & bad_bar, Reason.BAD_BAR)
-        mark(self._unknown_ids(n_pools, n_wallets, n_mints), Reason.UNKNOWN_ID)
-        if n > 1:
-            ds = np.diff(self.slot)
-            dq = np.diff(self.seq)
-            back = np.concatenate([[False], (ds < 0) | ((ds == 0) & (dq < 0))])
-            dup = np.concatenate([[False], (ds == 0) & (dq == 0)])
-            mark(back, Reason.OUT_OF_ORDER)
-            mark(dup, Reason.DUPLICATE_KEY)
+        reason = np.zeros(self.n_events, dtype=np.int8)
+        validate_rows_nb(self.slot, self.seq, self.kind, self.pool_id, self.wallet_id, self.mint_id, self.side,
+                         self.vals, -1 if n_pools is None else n_pools, -1 if n_wallets is None else n_wallets,
+                         -1 if n_mints is None else n_mints, _INT_COLS_BY_KIND, reason)
         return reason
-
-    def _unknown_ids(self, n_pools: int | None, n_wallets: int | None, n_mints: int | None) -> np.ndarray:
-        kind = self.kind
-        bad = (self.pool_id < -1) | (self.wallet_id < -1) | (self.mint_id < -1)
-        needs_pool = kind != EventKind.OWN_FILL  # every kind names its pool, instrument or market
-        bad |= needs_pool & (self.pool_id < 0)
-        needs_wallet = np.isin(kind, [EventKind.SWAP, EventKind.OUTCOME_TRADE])
-        bad |= needs_wallet & (self.wallet_id < 0)
-        for ids, limit, used in ((self.pool_id, n_pools, kind != EventKind.BAR),
-                                 (self.wallet_id, n_wallets, True),
-                                 (self.mint_id, n_mints, kind != EventKind.OUTCOME_TRADE)):
-            if limit is not None:
-                bad |= used & (ids >= limit)
-        return bad
 
     # -- conversions ----------------------------------------------------------------------------
 
@@ -386,9 +351,10 @@ class Tape:
         """
         out: dict[str, pl.DataFrame] = {}
         for spec in TABLES.values():
-            rows = np.flatnonzero(self.kind == spec.kind)
-            if rows.size == 0:
+            is_kind = self.kind == spec.kind
+            if not is_kind.any():
                 continue
+            rows = slice(None) if is_kind.all() else np.flatnonzero(is_kind)  # a view when the tape is one kind
             out[spec.name] = _table_of(self, spec, rows, signature, ix)
         return out
 
@@ -427,17 +393,18 @@ class Tape:
                    for a, b in zip(self.kernel_columns(), other.kernel_columns(), strict=True))
 
 
-def _table_of(tape: Tape, spec: TableSpec, rows: np.ndarray, signature: np.ndarray | None,
+def _table_of(tape: Tape, spec: TableSpec, rows: np.ndarray | slice, signature: np.ndarray | None,
               ix: np.ndarray | None) -> pl.DataFrame:
     data: dict[str, object] = {c: getattr(tape, c)[rows] for c in ("slot", "seq", "ts_ns")}
+    n_rows = data["slot"].shape[0]
     data |= {c: getattr(tape, src)[rows] for c, src in spec.ints.items()}
     if "signature" in spec.extra:
         if signature is None:
-            data["signature"] = pl.repeat(None, rows.size, dtype=pl.String, eager=True)
+            data["signature"] = pl.repeat(None, n_rows, dtype=pl.String, eager=True)
             data["ix"] = data["seq"]
         else:
             data["signature"] = np.asarray(signature, dtype=object)[rows]
-            data["ix"] = np.zeros(rows.size, dtype=np.int32) if ix is None else np.asarray(ix, dtype=np.int32)[rows]
+            data["ix"] = np.zeros(n_rows, dtype=np.int32) if ix is None else np.asarray(ix, dtype=np.int32)[rows]
     clmm = None
     if spec.kind == EventKind.POOL_STATE:
         clmm = tape.side[rows] == PoolKind.CLMM

@@ -28,7 +28,6 @@ QUARANTINE_SCHEMA = pl.Schema({
     "ingested_ns": pl.Int64, "source": pl.String, "table": pl.String, "reason": pl.String, "row": pl.String,
 })
 DEFAULT_LAKE = "data"
-_I64_LIMIT = 2.0**63
 
 
 @dataclass(slots=True)
@@ -106,7 +105,6 @@ class Lake:
         """
         report = IngestReport(source=source)
         reason = tape.validate(n_pools=n_pools, n_wallets=n_wallets, n_mints=n_mints)
-        reason[(reason == 0) & _too_large_for_int64(tape)] = Reason.TOO_LARGE
         bad = np.flatnonzero(reason != 0)
         quarantine = [_quarantine_rows(tape, bad, reason[bad], signature, source)] if bad.size else []
         for r, n in zip(*np.unique(reason[bad], return_counts=True), strict=True):
@@ -246,16 +244,6 @@ class Lake:
 
 def _date_expr() -> pl.Expr:
     return pl.from_epoch(pl.col("ts_ns"), time_unit="ns").dt.strftime("%Y-%m-%d").alias("date")
-
-
-def _too_large_for_int64(tape: Tape) -> np.ndarray:
-    """Rows whose integer-stored values would not fit int64."""
-    big = np.zeros(tape.n_events, dtype=bool)
-    for kind, spec in TABLE_OF_KIND.items():
-        cols = [j for c, j in spec.vals.items() if c in spec.int_vals]
-        if cols:
-            big |= (tape.kind == kind) & (np.abs(tape.vals[:, cols]) >= _I64_LIMIT).any(axis=1)
-    return big
 
 
 def _split_duplicate_keys(df: pl.DataFrame, key: tuple[str, ...]) -> tuple[pl.DataFrame, pl.DataFrame]:
