@@ -42,15 +42,23 @@ def opened(lake: Lake, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyCo
         con.close()
 
 
-def refresh_views(con: duckdb.DuckDBPyConnection, lake: Lake) -> list[str]:
-    """Create or replace one view per lake table that has files; return their names."""
+def refresh_views(con: duckdb.DuckDBPyConnection, lake: Lake) -> dict[str, str]:
+    """Create or replace one view per lake table that has files.
+
+    Return the tables whose view could not be made, with DuckDB's reason (a damaged file,
+    say); those tables stay readable file by file, and `shoal lake check` names the file.
+    """
     names = lake.table_names()
+    failed = {}
     for name in names:
         pattern = str(lake.tables_dir / name / "*" / "*.parquet").replace("'", "''")
-        con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM "
-                    f"read_parquet('{pattern}', hive_partitioning = true, union_by_name = true)").fetchall()
+        try:
+            con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM "
+                        f"read_parquet('{pattern}', hive_partitioning = true)").fetchall()
+        except duckdb.Error as e:
+            failed[name] = str(e).splitlines()[0]
     if QUARANTINE not in names:
         con.execute(f"CREATE OR REPLACE VIEW {QUARANTINE} AS SELECT NULL::BIGINT AS ingested_ns, "
                     "NULL::VARCHAR AS source, NULL::VARCHAR AS \"table\", NULL::VARCHAR AS reason, "
                     "NULL::VARCHAR AS row WHERE false").fetchall()
-    return names
+    return failed

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import duckdb
 import numpy as np
 import polars as pl
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from engine.schema import TABLES, Reason, Tape
@@ -77,14 +78,15 @@ def lake_check(lake: Lake, con: duckdb.DuckDBPyConnection) -> dict:
         if not files:
             continue
         bad_files = []
-        want = spec.arrow_schema()
+        want = dict(spec.polars_schema())
         for f in files:
             try:
-                got = pq.read_schema(f)
-            except (OSError, pq.lib.ArrowException) as e:
+                pq.read_metadata(f)
+                got = dict(pl.read_parquet_schema(f))
+            except (OSError, pa.ArrowException, pl.exceptions.PolarsError) as e:
                 bad_files.append(f"{f.name}: {e}")
                 continue
-            if not got.remove_metadata().equals(want):
+            if got != want:
                 bad_files.append(f"{f.name}: schema differs from {name}'s")
         checks.append(Check("files_readable", name, not bad_files, len(bad_files), "; ".join(bad_files[:3])))
         if bad_files:
