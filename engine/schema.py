@@ -302,7 +302,7 @@ class Tape:
     # -- checks ---------------------------------------------------------------------------------
 
     def validate(self, *, n_pools: int | None = None, n_wallets: int | None = None,
-                 n_mints: int | None = None) -> np.ndarray:
+                 n_mints: int | None = None, n_markets: int | None = None) -> np.ndarray:
         """Return one `Reason` code per row (``Reason.OK`` = 0 for good rows).
 
         Checks, first problem wins: unknown kinds, non-finite values, negative reserves and
@@ -313,7 +313,8 @@ class Tape:
         reason = np.zeros(self.n_events, dtype=np.int8)
         validate_rows_nb(self.slot, self.seq, self.kind, self.pool_id, self.wallet_id, self.mint_id, self.side,
                          self.vals, -1 if n_pools is None else n_pools, -1 if n_wallets is None else n_wallets,
-                         -1 if n_mints is None else n_mints, _INT_COLS_BY_KIND, reason)
+                         -1 if n_mints is None else n_mints, -1 if n_markets is None else n_markets,
+                         _INT_COLS_BY_KIND, reason)
         return reason
 
     # -- conversions ----------------------------------------------------------------------------

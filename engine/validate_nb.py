@@ -26,10 +26,11 @@ _I64_LIMIT = 9.223372036854775808e18  # 2**63
 
 @njit(cache=True)
 def validate_rows_nb(slot, seq, kind, pool_id, wallet_id, mint_id, side, vals, n_pools, n_wallets, n_mints,
-                     int_cols_by_kind, reason):
+                     n_markets, int_cols_by_kind, reason):
     """Write one reason code per row into ``reason``; return the number of bad rows.
 
-    ``n_pools``/``n_wallets``/``n_mints`` are registry sizes, or -1 for "not checked".
+    ``n_pools``/``n_wallets``/``n_mints``/``n_markets`` are registry sizes, or -1 for "not checked"
+    (BAR instrument ids have no registry and are not checked against one).
     ``int_cols_by_kind[k, j]`` is True when value ``j`` of kind ``k`` is stored as an int64.
     """
     n = slot.shape[0]
@@ -64,7 +65,7 @@ def validate_rows_nb(slot, seq, kind, pool_id, wallet_id, mint_id, side, vals, n
                 if (hi < lo or v[BAR_OPEN] < lo or v[BAR_OPEN] > hi or v[BAR_CLOSE] < lo or v[BAR_CLOSE] > hi
                         or v[BAR_VOLUME] < 0.0):
                     r = BAD_BAR
-        if r == OK and _unknown_id(k, pool_id[i], wallet_id[i], mint_id[i], n_pools, n_wallets, n_mints):
+        if r == OK and _unknown_id(k, pool_id[i], wallet_id[i], mint_id[i], n_pools, n_wallets, n_mints, n_markets):
             r = UNKNOWN_ID
         if r == OK and i > 0:
             if slot[i] < slot[i - 1] or (slot[i] == slot[i - 1] and seq[i] < seq[i - 1]):
@@ -83,15 +84,18 @@ def validate_rows_nb(slot, seq, kind, pool_id, wallet_id, mint_id, side, vals, n
 
 
 @njit(cache=True)
-def _unknown_id(k, pool, wallet, mint, n_pools, n_wallets, n_mints):
+def _unknown_id(k, pool, wallet, mint, n_pools, n_wallets, n_mints, n_markets):
     if pool < -1 or wallet < -1 or mint < -1:
         return True
     if k != EventKind.OWN_FILL and pool < 0:  # every other kind names its pool, instrument or market
         return True
     if (k == EventKind.SWAP or k == EventKind.OUTCOME_TRADE) and wallet < 0:
         return True
-    if n_pools >= 0 and k != EventKind.BAR and pool >= n_pools:
+    is_market = k == EventKind.OUTCOME_TRADE or k == EventKind.RESOLUTION
+    if n_pools >= 0 and k != EventKind.BAR and not is_market and pool >= n_pools:
+        return True
+    if n_markets >= 0 and is_market and pool >= n_markets:
         return True
     if n_wallets >= 0 and wallet >= n_wallets:
         return True
-    return n_mints >= 0 and k != EventKind.OUTCOME_TRADE and mint >= n_mints
+    return n_mints >= 0 and k != EventKind.OUTCOME_TRADE and k != EventKind.BAR and mint >= n_mints

@@ -67,8 +67,8 @@ def generate(
     rows = [(name, t["written"], t["already_present"]) for name, t in result["tables"].items()]
     console.print(table(f"generated {days:g} day(s), {tokens} tokens, seed {seed} -> {target.root}",
                         ["table", "rows written", "already present"], rows))
-    regs = [(n, r["new"], r["changed"], r["unchanged"]) for n, r in result["registries"].items()]
-    console.print(table("registries", ["registry", "new", "changed", "unchanged"], regs))
+    regs = [(n, r["new"], r["changed"], r["total"]) for n, r in result["registries"].items()]
+    console.print(table("registries", ["registry", "new", "changed", "entries in this market"], regs))
     q = result["quarantined"]
     console.print(f"{result['events']:,} events in {result['seconds']:.1f} s; quarantined: "
                   f"{sum(q.values()):,}" + (f" ({q})" if q else ""))

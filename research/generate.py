@@ -18,15 +18,14 @@ CHUNK_SLOTS = 27_000  # 3 hours of 400 ms slots: a few files per table per day, 
 def generate_into_lake(lake: Lake, cfg: SyntheticConfig, *, progress: bool = True) -> dict:
     """Generate ``cfg``'s market into ``lake``; return what was written (the CLI's JSON document)."""
     market = SyntheticMarket(cfg)
-    total_slots = market.n_slots
+    total_slots = cfg.n_slots
     source = f"synthetic:seed={cfg.seed}"
     written: Counter = Counter()
     present: Counter = Counter()
     quarantined: Counter = Counter()
     n_events = 0
+    reports: dict = {}
     with opened(lake) as con:
-        regs = Registries(tokens=market.tokens, pools=market.pools, wallets=market.wallets, markets=market.markets)
-        maps, reports = sync_registries(con, regs, now_ns=cfg.start_ts_ns)
         with Progress(TextColumn("[bold]generating"), BarColumn(), MofNCompleteColumn(), TextColumn("slots"),
                       TimeRemainingColumn(), disable=not progress, transient=True) as bar:
             task = bar.add_task("slots", total=total_slots)
@@ -34,6 +33,12 @@ def generate_into_lake(lake: Lake, cfg: SyntheticConfig, *, progress: bool = Tru
             while done < total_slots:
                 step = min(CHUNK_SLOTS, total_slots - done)
                 tape = market.next_chunk(step)
+                # launches add tokens and pools as the market runs: sync before landing each chunk
+                regs = Registries(tokens=market.tokens, pools=market.pools, wallets=market.wallets,
+                                  markets=market.markets)
+                maps, synced = sync_registries(con, regs, now_ns=cfg.start_ts_ns + done * SLOT_NS)
+                for name, r in synced.items():
+                    _add_sync(reports, name, r.to_dict())
                 report = land(lake, con, tape, source=source, maps=maps)
                 n_events += tape.n_events
                 written.update(report.written)
@@ -48,5 +53,13 @@ def generate_into_lake(lake: Lake, cfg: SyntheticConfig, *, progress: bool = Tru
         "lake": str(lake.root), "seed": cfg.seed, "days": cfg.days, "tokens": cfg.n_tokens,
         "slots": total_slots, "first_ts_ns": cfg.start_ts_ns, "last_ts_ns": cfg.start_ts_ns + total_slots * SLOT_NS,
         "events": n_events, "tables": tables, "quarantined": dict(quarantined),
-        "registries": {name: r.to_dict() for name, r in reports.items()},
+        "registries": reports,
     }
+
+
+def _add_sync(totals: dict, name: str, report: dict) -> None:
+    """Accumulate per-chunk registry syncs: new and changed add up; total is the market's latest size."""
+    t = totals.setdefault(name, {"new": 0, "changed": 0, "total": 0})
+    t["new"] += report["new"]
+    t["changed"] += report["changed"]
+    t["total"] = report["new"] + report["changed"] + report["unchanged"]

@@ -93,11 +93,8 @@ def lake_check(lake: Lake, con: duckdb.DuckDBPyConnection) -> dict:
             continue
         df = pl.read_parquet(files).sort(["slot", "seq"])
         tape = Tape.from_tables({name: df})
-        ids = {"n_pools": sizes["pools"] or None, "n_wallets": sizes["wallets"] or None,
-               "n_mints": sizes["tokens"] or None}
-        if name in ("bars", "outcome_trades", "resolutions"):
-            ids = {"n_pools": None, "n_wallets": ids["n_wallets"], "n_mints": None}
-        reason = tape.validate(**ids)
+        reason = tape.validate(n_pools=sizes["pools"] or None, n_wallets=sizes["wallets"] or None,
+                               n_mints=sizes["tokens"] or None, n_markets=sizes["markets"] or None)
         reason[reason == Reason.DUPLICATE_KEY] = 0  # same (slot, seq) across kinds is checked by the key below
         bad = reason != 0
         detail = ""

@@ -85,7 +85,8 @@ class Lake:
     # -- writing --------------------------------------------------------------------------------
 
     def ingest(self, tape: Tape, *, source: str, signature: np.ndarray | None = None, ix: np.ndarray | None = None,
-               n_pools: int | None = None, n_wallets: int | None = None, n_mints: int | None = None) -> IngestReport:
+               n_pools: int | None = None, n_wallets: int | None = None, n_mints: int | None = None,
+               n_markets: int | None = None) -> IngestReport:
         """Validate ``tape``, quarantine bad rows, skip rows already stored, write the rest.
 
         Rows are checked in the order given (a slot that goes backwards within this batch is
@@ -100,11 +101,11 @@ class Lake:
         signature, ix : ndarray, optional
             Transaction signature and instruction index per row (natural keys of swaps,
             liquidity, outcome trades and own fills).
-        n_pools, n_wallets, n_mints : int, optional
+        n_pools, n_wallets, n_mints, n_markets : int, optional
             Registry sizes; ids at or beyond them are quarantined as unknown.
         """
         report = IngestReport(source=source)
-        reason = tape.validate(n_pools=n_pools, n_wallets=n_wallets, n_mints=n_mints)
+        reason = tape.validate(n_pools=n_pools, n_wallets=n_wallets, n_mints=n_mints, n_markets=n_markets)
         bad = np.flatnonzero(reason != 0)
         quarantine = [_quarantine_rows(tape, bad, reason[bad], signature, source)] if bad.size else []
         for r, n in zip(*np.unique(reason[bad], return_counts=True), strict=True):

@@ -90,9 +90,9 @@ def remap(tape: Tape, maps: IdMaps) -> Tape:
 def land(lake: Lake, con: duckdb.DuckDBPyConnection, tape: Tape, *, source: str, maps: IdMaps,
          signature: np.ndarray | None = None, ix: np.ndarray | None = None) -> IngestReport:
     """Map ``tape`` to registry ids and ingest it; unknown ids are quarantined, not guessed."""
-    sizes = {name: registry_size(con, name) for name in ("pools", "wallets", "tokens")}
-    return lake.ingest(remap(tape, maps), source=source, signature=signature, ix=ix,
-                       n_pools=sizes["pools"], n_wallets=sizes["wallets"], n_mints=sizes["tokens"])
+    sizes = {name: registry_size(con, name) for name in ("pools", "wallets", "tokens", "markets")}
+    return lake.ingest(remap(tape, maps), source=source, signature=signature, ix=ix, n_pools=sizes["pools"],
+                       n_wallets=sizes["wallets"], n_mints=sizes["tokens"], n_markets=sizes["markets"])
 
 
 def registry_size(con: duckdb.DuckDBPyConnection, name: str) -> int:
