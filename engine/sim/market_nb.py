@@ -1,0 +1,195 @@
+"""Market state in arrays, updated by tape events, and mark prices for the ledger.
+
+Assets are numbered in one space so one ledger holds them all: token mints ``[0, n_mints)``,
+then BAR instruments, then two outcome tokens per prediction market (see `asset_of_*`).
+
+`MarketStatic` holds what never changes during a run (which tokens a pool trades, CLMM
+ticks, which mark pool prices a token, which tokens cannot be sold); `MarketDyn` holds what
+events change (pool states in the `engine.amm.state` layout, last bars, outcome prices,
+resolutions). In impact mode ``none`` one `MarketDyn` serves every parameter row; in
+``counterfactual`` each row has its own, since our trades move it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import namedtuple
+
+import numpy as np
+from numba import njit
+
+from engine.amm.quote import swap_nb
+from engine.amm.state import (
+    COL_BASE_IS_A,
+    COL_KIND,
+    COL_LIQUIDITY,
+    COL_REAL_BASE,
+    COL_REAL_QUOTE,
+    COL_RESERVE_BASE,
+    COL_RESERVE_QUOTE,
+    COL_SQRT_PRICE,
+    COL_TICK,
+    KIND_CLMM,
+    KIND_CPMM,
+    KIND_CURVE,
+)
+from engine.layout import (
+    BAR_CLOSE,
+    LIQ_DELTA_BASE,
+    LIQ_DELTA_QUOTE,
+    NEW_RESERVE_BASE,
+    NEW_RESERVE_QUOTE,
+    OUTCOME_PRICE,
+    RESOLUTION_PAYOUT,
+    STATE_LIQUIDITY,
+    STATE_REAL_BASE,
+    STATE_REAL_QUOTE,
+    STATE_RESERVE_BASE,
+    STATE_RESERVE_QUOTE,
+    STATE_SQRT_PRICE,
+    STATE_TICK,
+    SWAP_AMOUNT_IN,
+    EventKind,
+)
+
+MarketStatic = namedtuple("MarketStatic", [
+    "pool_base", "pool_quote",  # int32 [n_pools]: asset ids of each pool's base and quote token
+    "tick_index", "tick_liq_net",  # the CLMM tick table of engine.amm.state
+    "mark_pool",  # int32 [n_assets]: pool that prices a token (-1: none)
+    "sell_blocked",  # bool [n_assets]: selling fails (a honeypot's freeze or transfer block)
+    "transfer_fee_bps",  # float64 [n_assets]: token-2022 transfer fee taken on every transfer
+    "n_mints", "n_instruments", "n_markets",
+])
+MarketDyn = namedtuple("MarketDyn", [
+    "states",  # float64 [n_pools, N_STATE_COLS]
+    "bar",  # float64 [n_instruments, 5]: last open, high, low, close, volume
+    "outcome_px",  # float64 [n_markets]: last traded price of outcome 1
+    "payout",  # float64 [n_markets]: resolved payout of outcome 1 (NaN until resolved)
+    "diverged",  # int8 [n_pools]: our trades moved this pool (counterfactual mode)
+])
+
+
+@njit(cache=True)
+def asset_of_instrument_nb(mk, instrument):
+    return mk.n_mints + instrument
+
+
+@njit(cache=True)
+def asset_of_outcome_nb(mk, market, outcome):
+    return mk.n_mints + mk.n_instruments + 2 * market + outcome
+
+
+@njit(cache=True)
+def apply_event_nb(kind, pool, mint, side, vals_row, mk, dyn, counterfactual, tick_index, tick_liq_net):
+    """Update the market with one tape event (recorded activity, not ours)."""
+    if kind == EventKind.POOL_STATE:
+        if pool < 0 or pool >= dyn.states.shape[0] or (counterfactual and dyn.diverged[pool] != 0):
+            return
+        st = dyn.states[pool]
+        if st[COL_KIND] == KIND_CLMM:
+            st[COL_LIQUIDITY] = vals_row[STATE_LIQUIDITY]
+            st[COL_SQRT_PRICE] = vals_row[STATE_SQRT_PRICE]
+            st[COL_TICK] = vals_row[STATE_TICK]
+        else:
+            st[COL_RESERVE_BASE] = vals_row[STATE_RESERVE_BASE]
+            st[COL_RESERVE_QUOTE] = vals_row[STATE_RESERVE_QUOTE]
+            st[COL_REAL_BASE] = vals_row[STATE_REAL_BASE]
+            st[COL_REAL_QUOTE] = vals_row[STATE_REAL_QUOTE]
+    elif kind == EventKind.SWAP:
+        if counterfactual and pool >= 0 and dyn.diverged[pool] != 0:
+            swap_nb(dyn.states[pool], side, vals_row[SWAP_AMOUNT_IN], tick_index, tick_liq_net)
+    elif kind == EventKind.NEW_POOL:
+        if pool >= 0 and pool < dyn.states.shape[0]:
+            st = dyn.states[pool]
+            st[COL_RESERVE_BASE] = vals_row[NEW_RESERVE_BASE]
+            st[COL_RESERVE_QUOTE] = vals_row[NEW_RESERVE_QUOTE]
+            if st[COL_KIND] == KIND_CURVE and st[COL_REAL_BASE] == 0.0:
+                st[COL_REAL_BASE] = vals_row[NEW_RESERVE_BASE]  # until a state row says how much is real
+    elif kind == EventKind.LIQUIDITY:
+        if pool >= 0 and pool < dyn.states.shape[0] and dyn.states[pool, COL_KIND] != KIND_CLMM:
+            st = dyn.states[pool]
+            st[COL_RESERVE_BASE] = max(st[COL_RESERVE_BASE] + vals_row[LIQ_DELTA_BASE], 0.0)
+            st[COL_RESERVE_QUOTE] = max(st[COL_RESERVE_QUOTE] + vals_row[LIQ_DELTA_QUOTE], 0.0)
+    elif kind == EventKind.BAR:
+        if pool >= 0 and pool < dyn.bar.shape[0]:
+            for j in range(5):
+                dyn.bar[pool, j] = vals_row[j]
+    elif kind == EventKind.OUTCOME_TRADE:
+        if pool >= 0 and pool < dyn.outcome_px.shape[0]:
+            px = vals_row[OUTCOME_PRICE]
+            dyn.outcome_px[pool] = px if mint == 1 else 1.0 - px
+    elif kind == EventKind.RESOLUTION:
+        if pool >= 0 and pool < dyn.payout.shape[0]:
+            dyn.payout[pool] = vals_row[RESOLUTION_PAYOUT]
+
+
+@njit(cache=True)
+def pool_mid_nb(st):
+    """Return a pool's mid price in quote base units per base base unit (NaN when empty)."""
+    k = st[COL_KIND]
+    if k == KIND_CPMM or k == KIND_CURVE:
+        if st[COL_RESERVE_BASE] <= 0.0 or st[COL_RESERVE_QUOTE] <= 0.0:
+            return math.nan
+        return st[COL_RESERVE_QUOTE] / st[COL_RESERVE_BASE]
+    if k == KIND_CLMM:
+        sp = st[COL_SQRT_PRICE]
+        if not sp > 0.0:
+            return math.nan
+        p = sp * sp  # token B per token A
+        return p if st[COL_BASE_IS_A] == 1.0 else 1.0 / p
+    return math.nan
+
+
+@njit(cache=True)
+def mark_price_nb(asset, cash_asset, mk, dyn, share_value):
+    """Return the value of one base unit of ``asset`` in cash units (NaN when unknown)."""
+    if asset == cash_asset:
+        return 1.0
+    if asset < mk.n_mints:
+        p = mk.mark_pool[asset]
+        if p < 0:
+            return math.nan
+        px = pool_mid_nb(dyn.states[p])
+        if mk.pool_base[p] != asset:  # the mark pool quotes the other way round
+            px = 1.0 / px
+            q = mk.pool_base[p]
+        else:
+            q = mk.pool_quote[p]
+        if q == cash_asset:
+            return px
+        p2 = mk.mark_pool[q]
+        if p2 < 0:
+            return math.nan
+        px2 = pool_mid_nb(dyn.states[p2])
+        if mk.pool_base[p2] != q:
+            px2 = 1.0 / px2
+        return px * px2
+    a = asset - mk.n_mints
+    if a < mk.n_instruments:
+        return dyn.bar[a, BAR_CLOSE]
+    a -= mk.n_instruments
+    market = a // 2
+    outcome = a % 2
+    if market >= mk.n_markets:
+        return math.nan
+    p1 = dyn.payout[market] if not math.isnan(dyn.payout[market]) else dyn.outcome_px[market]
+    return share_value * (p1 if outcome == 1 else 1.0 - p1)
+
+
+def new_dyn(n_pools: int, n_state_cols: int, n_instruments: int, n_markets: int) -> MarketDyn:
+    """Return an empty dynamic market (prices unknown: NaN)."""
+    return MarketDyn(states=np.zeros((n_pools, n_state_cols), dtype=np.float64),
+                     bar=np.full((n_instruments, 5), np.nan, dtype=np.float64),
+                     outcome_px=np.full(n_markets, np.nan, dtype=np.float64),
+                     payout=np.full(n_markets, np.nan, dtype=np.float64),
+                     diverged=np.zeros(n_pools, dtype=np.int8))
+
+
+@njit(cache=True)
+def copy_dyn_nb(src, dst):
+    """Copy every array of one `MarketDyn` into another of the same shapes."""
+    dst.states[:] = src.states
+    dst.bar[:] = src.bar
+    dst.outcome_px[:] = src.outcome_px
+    dst.payout[:] = src.payout
+    dst.diverged[:] = src.diverged
