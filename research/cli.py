@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
 from typing import Annotated
 
@@ -14,34 +12,16 @@ import typer
 from engine.errors import ShoalError
 from engine.store.catalog import opened
 from engine.store.lake import Lake, resolve_root
-from research.output import console, err_console, human_bytes, print_json, table
+from research.cli_common import DebugOpt, JsonOpt, LakeOpt, command
+from research.cli_ingest import ingest_app
+from research.output import console, human_bytes, print_json, table
 
 app = typer.Typer(name="shoal", help="Research, paper-trade and live-trade on-chain strategies.",
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
 lake_app = typer.Typer(help="Inspect and check the lake.", no_args_is_help=True)
 app.add_typer(lake_app, name="lake")
+app.add_typer(ingest_app, name="ingest")
 
-LakeOpt = Annotated[Path | None, typer.Option("--lake", help="Lake root (else $SHOAL_LAKE, else data/).",
-                                                show_default=False)]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document instead of tables.")]
-DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks.")]
-
-
-def command(fn: Callable) -> Callable:
-    """Turn `ShoalError` (and bad values) into a one-line message and exit 2, unless --debug."""
-
-    @wraps(fn)
-    def run(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except (ShoalError, ValueError) as e:
-            if kwargs.get("debug"):
-                raise
-            err_console.print(f"[bold red]error:[/] {e}", highlight=False)
-            err_console.print("(run again with --debug for the traceback)", style="dim")
-            raise typer.Exit(2) from None
-
-    return run
 
 
 @app.command()

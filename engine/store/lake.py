@@ -264,9 +264,10 @@ def _quarantine_rows(tape: Tape, rows: np.ndarray, reasons: np.ndarray, signatur
     sub = tape.take(rows)
     data = {c: a for c, a in sub.columns().items()}
     data |= {f"v{j}": sub.vals[:, j] for j in range(N_VALS)}
-    if signature is not None:
-        data["signature"] = np.asarray(signature, dtype=object)[rows]
     df = pl.DataFrame(data)
+    if signature is not None:  # strings and None mixed: build the column with its type
+        sig = np.asarray(signature, dtype=object)[rows]
+        df = df.with_columns(pl.Series("signature", list(sig), dtype=pl.String))
     table = [TABLE_OF_KIND[int(k)].name if int(k) in TABLE_OF_KIND else "unknown" for k in sub.kind]
     return pl.DataFrame({
         "ingested_ns": np.full(rows.size, time.time_ns(), dtype=np.int64),

@@ -207,3 +207,12 @@ def test_a_writer_killed_mid_write_leaves_a_readable_lake_and_loses_nothing_comm
     stored = lake.read("swaps")
     assert stored.height >= committed >= 600_000
     assert stored.select(["slot", "ix"]).is_unique().all()
+
+
+def test_quarantined_rows_may_mix_signed_and_unsigned_rows(tmp_path: Path) -> None:
+    tape = Tape.from_columns(slot=[1, 2], seq=[0, 0], ts_ns=[DAY0_NS, DAY0_NS], kind=[EventKind.SWAP] * 2,
+                             pool_id=[0, 0], wallet_id=[0, 0], vals=[[np.nan, 0, 0, 0, 0], [-1.0, 0, 0, 0, 0]])
+    report = Lake(tmp_path).ingest(tape, source="s", signature=np.array(["sigA", None], dtype=object), ix=[0, 0])
+    q = Lake(tmp_path).read(QUARANTINE)
+    assert report.n_quarantined == 2
+    assert sorted(json.loads(r)["signature"] or "" for r in q["row"]) == ["", "sigA"]
