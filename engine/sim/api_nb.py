@@ -15,7 +15,7 @@ from engine.amm.quote import quote_nb
 from engine.sim.ledger_nb import balance_nb, find_holding_nb
 from engine.sim.market_nb import asset_of_instrument_nb, mark_price_nb, pool_mid_nb
 from engine.sim.orders_nb import cancel_nb, submit_nb
-from engine.sim.records import HopKind
+from engine.sim.records import ACC_N_EXIT_LEVELS, HopKind
 
 
 @njit(cache=True)
@@ -79,13 +79,14 @@ def set_exit_levels_nb(ctx, asset, stop_price, take_price, fee_rate):
     ctx.holdings[h]["stop_price"] = stop_price
     ctx.holdings[h]["take_price"] = take_price
     ctx.holdings[h]["exit_fee_rate"] = fee_rate
+    ctx.acc[ACC_N_EXIT_LEVELS] = 1.0  # the loop now watches bars for exits
     return True
 
 
 @njit(cache=True)
 def mid_price_nb(ctx, pool):
     """Mid price of a pool: quote base units per base base unit (NaN when empty)."""
-    return pool_mid_nb(ctx.dyn.states[pool])
+    return pool_mid_nb(ctx.dyn.states, pool)
 
 
 @njit(cache=True)

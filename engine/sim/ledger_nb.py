@@ -16,6 +16,7 @@ from engine.sim.records import (
     ACC_CASH,
     ACC_GROSS_LOSS,
     ACC_GROSS_WIN,
+    ACC_N_HELD,
     ACC_N_WINS,
     ACC_REALIZED,
     ACC_TRADE_COUNT,
@@ -61,6 +62,7 @@ def convert_nb(acc, holdings, cash_asset, asset_in, amount_in, asset_out, amount
             holdings[h]["qty_raw"] = qty - amount_in
             holdings[h]["cost"] -= cost_in
             if holdings[h]["qty_raw"] <= DUST:
+                acc[ACC_N_HELD] -= 1.0
                 holdings[h]["asset"] = -1
                 holdings[h]["qty_raw"] = 0.0
                 holdings[h]["cost"] = 0.0
@@ -81,6 +83,7 @@ def convert_nb(acc, holdings, cash_asset, asset_in, amount_in, asset_out, amount
         h = find_holding_nb(holdings, -1)
         if h < 0:
             return realized, False
+        acc[ACC_N_HELD] += 1.0
         holdings[h]["asset"] = asset_out
         holdings[h]["qty_raw"] = 0.0
         holdings[h]["cost"] = 0.0
@@ -114,10 +117,3 @@ def equity_nb(acc, holdings, cash_asset, mk, dyn, share_value):
     return total
 
 
-@njit(cache=True)
-def in_market_nb(holdings):
-    """Return True when the row holds anything but cash."""
-    for h in range(holdings.shape[0]):
-        if holdings[h]["asset"] >= 0:
-            return True
-    return False

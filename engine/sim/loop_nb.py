@@ -1,10 +1,11 @@
 """The steps of the event loop around a strategy's callback, shared by every strategy.
 
-Per event ``i`` of one parameter row, the loop (generated per strategy by
-`engine.sim.specialize`) runs: `before_event_nb` (mark the last slot, land due orders, fire
-bar stops, apply the event to the market, settle resolutions), the strategy's ``on_event``,
-then `after_event_nb` (land orders decided with zero latency). Everything a step needs is in
-its arguments, so a run split into chunks at any event gives bit-identical results.
+The loop itself is generated per strategy by `engine.sim.specialize` (see its template for
+the order of steps); these are the steps it calls when an event needs them. Cheap checks
+(anything pending? any exit levels? a new slot to mark?) sit in the loop itself, so an event
+that needs nothing costs a few array reads: passing the row context to a function on every
+event would cost more than the event. Everything a step needs is in its arguments, so a run
+split into chunks at any event gives bit-identical results.
 """
 
 from __future__ import annotations
@@ -16,22 +17,21 @@ import numpy as np
 from numba import njit
 
 from engine.layout import BAR_HIGH, BAR_LOW, BAR_OPEN, RESOLUTION_PAYOUT, EventKind, Side
-from engine.sim.ledger_nb import convert_nb, equity_nb, in_market_nb
-from engine.sim.market_nb import apply_event_nb, asset_of_instrument_nb, asset_of_outcome_nb
+from engine.sim.ledger_nb import convert_nb, equity_nb
+from engine.sim.market_nb import asset_of_instrument_nb, asset_of_outcome_nb
 from engine.sim.orders_nb import execute_nb, land_due_nb, submit_nb
 from engine.sim.records import (
+    ACC_CASH,
     ACC_LAST_EQUITY,
     ACC_LAST_MARK_SLOT,
-    ACC_LAST_SLOT,
-    ACC_LAST_TS,
     ACC_MAX_DRAWDOWN,
     ACC_N_EQUITY,
-    ACC_N_FILLS,
+    ACC_N_EXIT_LEVELS,
+    ACC_N_HELD,
     ACC_NEXT_EQUITY_SLOT,
     ACC_PEAK_EQUITY,
     ACC_SLOTS_IN_MARKET,
     HopKind,
-    Impact,
     Status,
 )
 
@@ -46,20 +46,12 @@ TAG_TAKE_PROFIT = -3
 def mark_nb(ctx, slot, ts_ns):
     """Mark equity at a slot boundary: drawdown, time in market, the sampled equity curve."""
     cfg, acc = ctx.cfg, ctx.acc
-    last_mark = acc[ACC_LAST_MARK_SLOT]
-    if slot - last_mark < cfg["mark_every_slots"]:
-        return Status.OK
-    eq = equity_nb(acc, ctx.holdings, cfg["cash_asset"], ctx.mk, ctx.dyn, cfg["share_value"])
-    if in_market_nb(ctx.holdings):
-        acc[ACC_SLOTS_IN_MARKET] += slot - last_mark
-    acc[ACC_LAST_MARK_SLOT] = slot
-    acc[ACC_LAST_EQUITY] = eq
-    if eq > acc[ACC_PEAK_EQUITY]:
-        acc[ACC_PEAK_EQUITY] = eq
-    if acc[ACC_PEAK_EQUITY] > 0.0:
-        dd = 1.0 - eq / acc[ACC_PEAK_EQUITY]
-        if dd > acc[ACC_MAX_DRAWDOWN]:
-            acc[ACC_MAX_DRAWDOWN] = dd
+    if acc[ACC_N_HELD] > 0.0:
+        eq = equity_nb(acc, ctx.holdings, cfg["cash_asset"], ctx.mk, ctx.dyn, cfg["share_value"])
+        acc[ACC_SLOTS_IN_MARKET] += slot - acc[ACC_LAST_MARK_SLOT]
+    else:
+        eq = acc[ACC_CASH]
+    track_drawdown_nb(acc, eq, slot)
     every = cfg["equity_every_slots"]
     if every > 0 and slot >= acc[ACC_NEXT_EQUITY_SLOT]:
         n = np.int64(acc[ACC_N_EQUITY])
@@ -74,37 +66,35 @@ def mark_nb(ctx, slot, ts_ns):
 
 
 @njit(cache=True)
-def before_event_nb(tp, i, ctx):
-    """Run the engine's part before the strategy sees event ``i``; return a `Status`."""
-    slot, ts = tp.slot[i], tp.ts_ns[i]
-    acc = ctx.acc
-    if slot != acc[ACC_LAST_SLOT]:
-        status = mark_nb(ctx, slot, ts)
-        if status != Status.OK:
-            return status
-        acc[ACC_LAST_SLOT] = slot
-    acc[ACC_LAST_TS] = ts
-    kind = tp.kind[i]
-    bar_instrument = tp.pool_id[i] if kind == EventKind.BAR else -1
-    if bar_instrument >= 0:  # orders waiting for this bar's open fill at it
-        ctx.dyn.bar[bar_instrument, BAR_OPEN] = tp.vals[i, BAR_OPEN]
-    status = land_due_nb(ctx, slot, ts, bar_instrument)
-    if status != Status.OK:
-        return status
-    cf = ctx.cfg["impact"] == Impact.COUNTERFACTUAL
-    apply_event_nb(kind, tp.pool_id[i], tp.mint_id[i], tp.side[i], tp.vals[i], ctx.mk, ctx.dyn, cf,
-                   ctx.mk.tick_index, ctx.mk.tick_liq_net)
-    if bar_instrument >= 0:
-        status = _bar_exits_nb(ctx, tp, i, bar_instrument)
-    elif kind == EventKind.RESOLUTION:
-        status = _settle_nb(ctx, tp.pool_id[i], tp.vals[i, RESOLUTION_PAYOUT], slot, ts)
-    return status
+def track_drawdown_nb(acc, eq, slot):
+    """Record a mark of equity ``eq`` at ``slot``: peak, maximum drawdown, last mark."""
+    acc[ACC_LAST_MARK_SLOT] = slot
+    acc[ACC_LAST_EQUITY] = eq
+    if eq > acc[ACC_PEAK_EQUITY]:
+        acc[ACC_PEAK_EQUITY] = eq
+    if acc[ACC_PEAK_EQUITY] > 0.0:
+        dd = 1.0 - eq / acc[ACC_PEAK_EQUITY]
+        if dd > acc[ACC_MAX_DRAWDOWN]:
+            acc[ACC_MAX_DRAWDOWN] = dd
 
 
 @njit(cache=True)
-def after_event_nb(tp, i, ctx):
-    """Land orders decided at this event with zero latency (and BAR orders at this close)."""
-    return land_due_nb(ctx, tp.slot[i], tp.ts_ns[i], -1)
+def land_and_settle_nb(tp, i, ctx, bar_instrument):
+    """Land due orders before event ``i`` (BAR orders waiting for this bar's open fill at it)."""
+    if bar_instrument >= 0:
+        ctx.dyn.bar[bar_instrument, BAR_OPEN] = tp.vals[i, BAR_OPEN]
+    return land_due_nb(ctx, tp.slot[i], tp.ts_ns[i], bar_instrument)
+
+
+@njit(cache=True)
+def after_market_nb(tp, i, ctx, kind):
+    """Engine work after the market took event ``i``: bar stop exits and market resolutions."""
+    if kind == EventKind.BAR:
+        if ctx.acc[ACC_N_EXIT_LEVELS] > 0.0:
+            return _bar_exits_nb(ctx, tp, i, tp.pool_id[i])
+    elif kind == EventKind.RESOLUTION:
+        return _settle_nb(ctx, tp.pool_id[i], tp.vals[i, RESOLUTION_PAYOUT], tp.slot[i], tp.ts_ns[i])
+    return Status.OK
 
 
 @njit(cache=True)
@@ -117,6 +107,14 @@ def _bar_exits_nb(ctx, tp, i, instrument):
     """
     asset = asset_of_instrument_nb(ctx.mk, instrument)
     holdings = ctx.holdings
+    with_levels = 0
+    for h in range(holdings.shape[0]):
+        if holdings[h]["asset"] >= 0 and not (math.isnan(holdings[h]["stop_price"])
+                                              and math.isnan(holdings[h]["take_price"])):
+            with_levels += 1
+    if with_levels == 0:
+        ctx.acc[ACC_N_EXIT_LEVELS] = 0.0  # nothing to watch until a strategy sets levels again
+        return Status.OK
     for h in range(holdings.shape[0]):
         if holdings[h]["asset"] != asset:
             continue
@@ -162,7 +160,3 @@ def _settle_nb(ctx, market, payout, slot, ts_ns):
                     return Status.HOLDINGS_FULL
     return Status.OK
 
-
-@njit(cache=True)
-def n_fills_nb(ctx):
-    return np.int64(ctx.acc[ACC_N_FILLS])

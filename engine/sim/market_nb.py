@@ -65,7 +65,7 @@ MarketDyn = namedtuple("MarketDyn", [
     "bar",  # float64 [n_instruments, 5]: last open, high, low, close, volume
     "outcome_px",  # float64 [n_markets]: last traded price of outcome 1
     "payout",  # float64 [n_markets]: resolved payout of outcome 1 (NaN until resolved)
-    "diverged",  # int8 [n_pools]: our trades moved this pool (counterfactual mode)
+    "diverged",  # float64 [n_pools]: 1.0 once our trades moved this pool (counterfactual mode)
 ])
 
 
@@ -79,64 +79,72 @@ def asset_of_outcome_nb(mk, market, outcome):
     return mk.n_mints + mk.n_instruments + 2 * market + outcome
 
 
-@njit(cache=True)
-def apply_event_nb(kind, pool, mint, side, vals_row, mk, dyn, counterfactual, tick_index, tick_liq_net):
-    """Update the market with one tape event (recorded activity, not ours)."""
+@njit(cache=True, inline="always")
+def apply_event_nb(kind, pool, mint, side, vals, i, st, bar, outcome_px, payout, diverged, tick_index,
+                   tick_liq_net, counterfactual):
+    """Update the market (`MarketDyn` arrays ``st``, ``bar`` ...) with tape event ``i``.
+
+    Takes plain arrays, indexes them by (row, column) and never takes a row view: in the hot
+    loop, passing namedtuples of arrays or making views costs more than the update itself.
+    """
     if kind == EventKind.POOL_STATE:
-        if pool < 0 or pool >= dyn.states.shape[0] or (counterfactual and dyn.diverged[pool] != 0):
+        if pool < 0 or pool >= st.shape[0] or (counterfactual and diverged[pool] != 0.0):
             return
-        st = dyn.states[pool]
-        if st[COL_KIND] == KIND_CLMM:
-            st[COL_LIQUIDITY] = vals_row[STATE_LIQUIDITY]
-            st[COL_SQRT_PRICE] = vals_row[STATE_SQRT_PRICE]
-            st[COL_TICK] = vals_row[STATE_TICK]
+        if st[pool, COL_KIND] == KIND_CLMM:
+            st[pool, COL_LIQUIDITY] = vals[i, STATE_LIQUIDITY]
+            st[pool, COL_SQRT_PRICE] = vals[i, STATE_SQRT_PRICE]
+            st[pool, COL_TICK] = vals[i, STATE_TICK]
         else:
-            st[COL_RESERVE_BASE] = vals_row[STATE_RESERVE_BASE]
-            st[COL_RESERVE_QUOTE] = vals_row[STATE_RESERVE_QUOTE]
-            st[COL_REAL_BASE] = vals_row[STATE_REAL_BASE]
-            st[COL_REAL_QUOTE] = vals_row[STATE_REAL_QUOTE]
+            st[pool, COL_RESERVE_BASE] = vals[i, STATE_RESERVE_BASE]
+            st[pool, COL_RESERVE_QUOTE] = vals[i, STATE_RESERVE_QUOTE]
+            st[pool, COL_REAL_BASE] = vals[i, STATE_REAL_BASE]
+            st[pool, COL_REAL_QUOTE] = vals[i, STATE_REAL_QUOTE]
     elif kind == EventKind.SWAP:
-        if counterfactual and pool >= 0 and dyn.diverged[pool] != 0:
-            swap_nb(dyn.states[pool], side, vals_row[SWAP_AMOUNT_IN], tick_index, tick_liq_net)
+        if counterfactual and pool >= 0 and diverged[pool] != 0.0:
+            reapply_swap_nb(st, pool, side, vals[i, SWAP_AMOUNT_IN], tick_index, tick_liq_net)
     elif kind == EventKind.NEW_POOL:
-        if pool >= 0 and pool < dyn.states.shape[0]:
-            st = dyn.states[pool]
-            st[COL_RESERVE_BASE] = vals_row[NEW_RESERVE_BASE]
-            st[COL_RESERVE_QUOTE] = vals_row[NEW_RESERVE_QUOTE]
-            if st[COL_KIND] == KIND_CURVE and st[COL_REAL_BASE] == 0.0:
-                st[COL_REAL_BASE] = vals_row[NEW_RESERVE_BASE]  # until a state row says how much is real
+        if pool >= 0 and pool < st.shape[0]:
+            st[pool, COL_RESERVE_BASE] = vals[i, NEW_RESERVE_BASE]
+            st[pool, COL_RESERVE_QUOTE] = vals[i, NEW_RESERVE_QUOTE]
+            if st[pool, COL_KIND] == KIND_CURVE and st[pool, COL_REAL_BASE] == 0.0:
+                st[pool, COL_REAL_BASE] = vals[i, NEW_RESERVE_BASE]  # until a state row says how much is real
     elif kind == EventKind.LIQUIDITY:
-        if pool >= 0 and pool < dyn.states.shape[0] and dyn.states[pool, COL_KIND] != KIND_CLMM:
-            st = dyn.states[pool]
-            st[COL_RESERVE_BASE] = max(st[COL_RESERVE_BASE] + vals_row[LIQ_DELTA_BASE], 0.0)
-            st[COL_RESERVE_QUOTE] = max(st[COL_RESERVE_QUOTE] + vals_row[LIQ_DELTA_QUOTE], 0.0)
+        if pool >= 0 and pool < st.shape[0] and st[pool, COL_KIND] != KIND_CLMM:
+            st[pool, COL_RESERVE_BASE] = max(st[pool, COL_RESERVE_BASE] + vals[i, LIQ_DELTA_BASE], 0.0)
+            st[pool, COL_RESERVE_QUOTE] = max(st[pool, COL_RESERVE_QUOTE] + vals[i, LIQ_DELTA_QUOTE], 0.0)
     elif kind == EventKind.BAR:
-        if pool >= 0 and pool < dyn.bar.shape[0]:
+        if pool >= 0 and pool < bar.shape[0]:
             for j in range(5):
-                dyn.bar[pool, j] = vals_row[j]
+                bar[pool, j] = vals[i, j]
     elif kind == EventKind.OUTCOME_TRADE:
-        if pool >= 0 and pool < dyn.outcome_px.shape[0]:
-            px = vals_row[OUTCOME_PRICE]
-            dyn.outcome_px[pool] = px if mint == 1 else 1.0 - px
+        if pool >= 0 and pool < outcome_px.shape[0]:
+            px = vals[i, OUTCOME_PRICE]
+            outcome_px[pool] = px if mint == 1 else 1.0 - px
     elif kind == EventKind.RESOLUTION:
-        if pool >= 0 and pool < dyn.payout.shape[0]:
-            dyn.payout[pool] = vals_row[RESOLUTION_PAYOUT]
+        if pool >= 0 and pool < payout.shape[0]:
+            payout[pool] = vals[i, RESOLUTION_PAYOUT]
 
 
 @njit(cache=True)
-def pool_mid_nb(st):
+def reapply_swap_nb(st, pool, side, amount_in_raw, tick_index, tick_liq_net):
+    """Re-apply a recorded swap by its input amount on a pool our trades have moved."""
+    swap_nb(st[pool], side, amount_in_raw, tick_index, tick_liq_net)
+
+
+@njit(cache=True)
+def pool_mid_nb(states, pool):
     """Return a pool's mid price in quote base units per base base unit (NaN when empty)."""
-    k = st[COL_KIND]
+    k = states[pool, COL_KIND]
     if k == KIND_CPMM or k == KIND_CURVE:
-        if st[COL_RESERVE_BASE] <= 0.0 or st[COL_RESERVE_QUOTE] <= 0.0:
+        if states[pool, COL_RESERVE_BASE] <= 0.0 or states[pool, COL_RESERVE_QUOTE] <= 0.0:
             return math.nan
-        return st[COL_RESERVE_QUOTE] / st[COL_RESERVE_BASE]
+        return states[pool, COL_RESERVE_QUOTE] / states[pool, COL_RESERVE_BASE]
     if k == KIND_CLMM:
-        sp = st[COL_SQRT_PRICE]
+        sp = states[pool, COL_SQRT_PRICE]
         if not sp > 0.0:
             return math.nan
         p = sp * sp  # token B per token A
-        return p if st[COL_BASE_IS_A] == 1.0 else 1.0 / p
+        return p if states[pool, COL_BASE_IS_A] == 1.0 else 1.0 / p
     return math.nan
 
 
@@ -149,7 +157,7 @@ def mark_price_nb(asset, cash_asset, mk, dyn, share_value):
         p = mk.mark_pool[asset]
         if p < 0:
             return math.nan
-        px = pool_mid_nb(dyn.states[p])
+        px = pool_mid_nb(dyn.states, p)
         if mk.pool_base[p] != asset:  # the mark pool quotes the other way round
             px = 1.0 / px
             q = mk.pool_base[p]
@@ -160,7 +168,7 @@ def mark_price_nb(asset, cash_asset, mk, dyn, share_value):
         p2 = mk.mark_pool[q]
         if p2 < 0:
             return math.nan
-        px2 = pool_mid_nb(dyn.states[p2])
+        px2 = pool_mid_nb(dyn.states, p2)
         if mk.pool_base[p2] != q:
             px2 = 1.0 / px2
         return px * px2
@@ -182,7 +190,7 @@ def new_dyn(n_pools: int, n_state_cols: int, n_instruments: int, n_markets: int)
                      bar=np.full((n_instruments, 5), np.nan, dtype=np.float64),
                      outcome_px=np.full(n_markets, np.nan, dtype=np.float64),
                      payout=np.full(n_markets, np.nan, dtype=np.float64),
-                     diverged=np.zeros(n_pools, dtype=np.int8))
+                     diverged=np.zeros(n_pools, dtype=np.float64))
 
 
 @njit(cache=True)

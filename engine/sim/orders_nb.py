@@ -54,7 +54,8 @@ Ctx = namedtuple("Ctx", [
     "pending",  # ORDER_DT [max_pending]
     "fills",  # FILL_DT [max_fills]
     "equity",  # EQUITY_DT [max_equity]
-    "sf", "si",  # the strategy's own float64 and int64 state
+    "sf", "si",  # the strategy's own float64 and int64 state (per row)
+    "aux",  # float64 2-d: the strategy's precomputed tables, shared by all rows
     "scratch",  # float64 [MAX_HOPS, N_STATE_COLS]: pool rows while a route is walked
     "scratch_pool",  # int64 [MAX_HOPS]
     "row",
@@ -331,7 +332,7 @@ def _execute_route_nb(ctx, o, f, slot, ts_ns):
         for s in range(used):
             p = ctx.scratch_pool[s]
             ctx.dyn.states[p, :] = ctx.scratch[s]
-            ctx.dyn.diverged[p] = 1
+            ctx.dyn.diverged[p] = 1.0
     return ok
 
 

@@ -96,11 +96,23 @@ class SimState:
     diverged: np.ndarray
 
     def save(self, path: str | Path) -> Path:
-        """Write the state to one ``.npz`` file (atomically)."""
+        """Write the state to one ``.npz`` file (atomically).
+
+        Record arrays are stored as raw bytes and viewed back through the kernel's own dtypes
+        on load: NumPy's round trip drops the aligned-struct flag, and Numba then compiles
+        another record layout.
+        """
         from engine.store.atomic import write_atomic
 
         path = Path(path)
-        arrays = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "next_event"}
+        arrays = {}
+        for f in fields(self):
+            if f.name == "next_event":
+                continue
+            a = getattr(self, f.name)
+            arrays[f.name] = np.ascontiguousarray(a).view(np.uint8) if f.name in _RECORD_FIELDS else a
+            if f.name in _RECORD_FIELDS:
+                arrays[f"{f.name}__shape"] = np.array(a.shape, dtype=np.int64)
         arrays["next_event"] = np.array(self.next_event, dtype=np.int64)
 
         def write(tmp: Path) -> None:
@@ -112,7 +124,9 @@ class SimState:
     @classmethod
     def load(cls, path: str | Path) -> SimState:
         with np.load(path) as z:
-            kw = {k: z[k] for k in z.files}
+            kw = {k: z[k] for k in z.files if not k.endswith("__shape")}
+            for name, dtype in _RECORD_FIELDS.items():
+                kw[name] = np.ascontiguousarray(kw[name]).view(dtype).reshape(tuple(z[f"{name}__shape"]))
         kw["next_event"] = int(kw["next_event"])
         return cls(**kw)
 
@@ -125,6 +139,9 @@ class SimState:
         return self.next_event == other.next_event and all(
             getattr(self, f.name).tobytes() == getattr(other, f.name).tobytes()
             for f in fields(self) if f.name != "next_event")
+
+
+_RECORD_FIELDS = {"holdings": HOLDING_DT, "pending": ORDER_DT, "fills": FILL_DT, "equity": EQUITY_DT}
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -219,7 +236,7 @@ def run(tape: Tape, strategy: Strategy, params: np.ndarray, *, market: Market, c
         msg = (f"this state continues at event {state.next_event:,}, but start was {start:,}; "
                "pass start=None to continue where it stopped")
         raise ConfigError(msg)
-    kernel = specialize(strategy.module, has_on_fill=strategy.has_on_fill).simulate_rows_nb
+    kernel = specialize(strategy.module, has_on_fill=strategy.has_on_fill, events=strategy.events).simulate_rows_nb
     cols = tape.kernel_columns()  # 2. prepare
     rec = np.array([cfg.to_record()])
     mk = market.static()
@@ -227,6 +244,11 @@ def run(tape: Tape, strategy: Strategy, params: np.ndarray, *, market: Market, c
     scratch = np.zeros((n, MAX_HOPS, N_STATE_COLS), dtype=np.float64)
     scratch_pool = np.zeros((n, MAX_HOPS), dtype=np.int64)
     per_row = cfg.impact == "counterfactual"
+    aux = np.zeros((0, 0), dtype=np.float64) if strategy.prepare is None else \
+        np.ascontiguousarray(strategy.prepare(tape, market, params), dtype=np.float64)
+    if aux.ndim != 2:
+        msg = f"strategy {strategy.name!r} prepare() must return a 2-d float64 table, was shape {aux.shape}"
+        raise ConfigError(msg)
     step = (stop - start) if not chunk_events else int(chunk_events)
     if step <= 0 and stop > start:
         msg = f"chunk_events must be >= 1, was {chunk_events}"
@@ -236,7 +258,7 @@ def run(tape: Tape, strategy: Strategy, params: np.ndarray, *, market: Market, c
         end = min(stop, pos + step)
         status = kernel(*cols, pos, end, params, rec, mk, state.states, state.bar, state.outcome_px, state.payout,
                         state.diverged, per_row, state.acc, state.holdings, state.pending, state.fills, state.equity,
-                        state.sf, state.si, scratch, scratch_pool)
+                        state.sf, state.si, aux, scratch, scratch_pool)
         raise_for_status(status, cap, cfg)
         pos = end
         state.next_event = end

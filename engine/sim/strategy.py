@@ -30,6 +30,11 @@ class Strategy:
         ``(params, market) -> (n_float, n_int)``: per-row scratch state the callbacks keep.
     init_state : callable, optional
         ``(params, market, sf, si) -> None``: fill the state before the first event.
+    events : tuple of EventKind, optional
+        Kinds of events the strategy acts on; the loop calls it for no others (None: all).
+    prepare : callable, optional
+        ``(tape, market, params) -> ndarray``: a float64 2-d table computed once per run and
+        shared by all rows as ``ctx.aux`` (a cycle index, cumulative sums of closes ...).
     """
 
     name: str
@@ -39,6 +44,8 @@ class Strategy:
     has_on_fill: bool = False
     state_size: Callable[[np.ndarray, Market], tuple[int, int]] = field(default=lambda params, market: (0, 0))
     init_state: Callable[[np.ndarray, Market, np.ndarray, np.ndarray], None] | None = None
+    events: tuple[int, ...] | None = None
+    prepare: Callable[..., np.ndarray] | None = None
 
     def params(self, rows: list[dict] | None = None, **grid: list) -> np.ndarray:
         """Return a params array: one row per dict in ``rows``, or the product of ``grid`` lists.
