@@ -11,7 +11,7 @@ import importlib
 _EXPORTS = {
     "SimConfig": "engine.sim.config", "Market": "engine.sim.market", "Strategy": "engine.sim.strategy",
     "Capacity": "engine.sim.runner", "CapacityError": "engine.sim.runner", "RunResult": "engine.sim.runner",
-    "SimState": "engine.sim.runner", "run": "engine.sim.runner",
+    "SimState": "engine.sim.runner", "run": "engine.sim.runner", "stream": "engine.sim.runner",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -21,7 +21,7 @@ CFG_DT = np.dtype([
     ("compete_prob", np.float64), ("compete_prob_per_lamport", np.float64),
     ("base_fee_lamports", np.float64), ("cu_per_hop", np.float64, (3,)), ("cu_overhead", np.float64),
     ("min_tip_lamports", np.float64), ("share_value", np.float64), ("init_cash", np.float64), ("cash_asset", np.int32),
-    ("mark_every_slots", np.int64), ("equity_every_slots", np.int64),
+    ("mark_every_slots", np.int64), ("equity_every_slots", np.int64), ("keep_fills", np.int8),
 ], align=True)
 
 
@@ -147,4 +147,5 @@ class SimConfig:
                      "mark_every_slots", "equity_every_slots"):
             rec[name] = getattr(self, name)
         rec["cu_per_hop"] = self.cu_per_hop
+        rec["keep_fills"] = 1  # the runner clears it for sweeps that keep no fills (Capacity.max_fills=0)
         return rec

@@ -205,9 +205,10 @@ def execute_nb(ctx, j, slot, ts_ns):
     o["active"] = 0
     ctx.acc[ACC_N_PENDING] -= 1.0
     n = np.int64(ctx.acc[ACC_N_FILLS])
-    if n >= ctx.fills.shape[0]:
+    keep = ctx.cfg["keep_fills"] == 1
+    if keep and n >= ctx.fills.shape[0]:
         return Status.FILLS_FULL
-    f = ctx.fills[n]
+    f = ctx.fills[n if keep else 0]  # a sweep that keeps no fills reuses one record
     f["order_id"] = o["order_id"]
     f["slot"] = slot
     f["ts_ns"] = ts_ns

@@ -8,6 +8,7 @@ buffers into polars frames.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -26,12 +27,12 @@ from engine.sim.records import (
     ACC_FEE_BASE,
     ACC_FEE_DEX,
     ACC_FEE_PRIORITY,
+    ACC_FIRST_SLOT,
     ACC_GROSS_LOSS,
     ACC_GROSS_WIN,
     ACC_INIT_CASH,
     ACC_LAST_EQUITY,
     ACC_LAST_MARK_SLOT,
-    ACC_LAST_SLOT,
     ACC_MAX_DRAWDOWN,
     ACC_N_CANCELLED,
     ACC_N_EQUITY,
@@ -71,7 +72,7 @@ class CapacityError(ShoalError):
 class Capacity:
     """Sizes of the per-row buffers (they never grow: a full one stops the run with an error)."""
 
-    max_fills: int = 4_096
+    max_fills: int = 4_096  # 0: keep no fills (sweeps), only the counts and summaries
     max_holdings: int = 16
     max_pending: int = 16
     max_equity: int = 0  # 0: sized from the tape and equity_every_slots
@@ -164,7 +165,7 @@ def init_state(strategy: Strategy, params: np.ndarray, market: Market, cfg: SimC
     acc[:, ACC_PEAK_EQUITY] = cfg.init_cash
     acc[:, ACC_LAST_EQUITY] = cfg.init_cash
     first_slot = int(tape.slot[0]) if tape.n_events else 0
-    acc[:, ACC_LAST_SLOT] = first_slot - 1
+    acc[:, ACC_FIRST_SLOT] = first_slot
     acc[:, ACC_LAST_MARK_SLOT] = first_slot
     acc[:, ACC_NEXT_EQUITY_SLOT] = first_slot
     holdings = np.zeros((n, cap.max_holdings), dtype=HOLDING_DT)
@@ -181,7 +182,7 @@ def init_state(strategy: Strategy, params: np.ndarray, market: Market, cfg: SimC
     copies = n if cfg.impact == "counterfactual" else 1
     return SimState(
         next_event=0, acc=acc, holdings=holdings, pending=np.zeros((n, cap.max_pending), dtype=ORDER_DT),
-        fills=np.zeros((n, cap.max_fills), dtype=FILL_DT), equity=np.zeros((n, max_equity), dtype=EQUITY_DT),
+        fills=np.zeros((n, max(cap.max_fills, 1)), dtype=FILL_DT), equity=np.zeros((n, max_equity), dtype=EQUITY_DT),
         sf=sf, si=si,
         states=np.repeat(dyn.states[None], copies, axis=0), bar=np.repeat(dyn.bar[None], copies, axis=0),
         outcome_px=np.repeat(dyn.outcome_px[None], copies, axis=0),
@@ -239,6 +240,12 @@ def run(tape: Tape, strategy: Strategy, params: np.ndarray, *, market: Market, c
     kernel = specialize(strategy.module, has_on_fill=strategy.has_on_fill, events=strategy.events).simulate_rows_nb
     cols = tape.kernel_columns()  # 2. prepare
     rec = np.array([cfg.to_record()])
+    if cap.max_fills == 0:
+        if strategy.has_on_fill:
+            msg = (f"strategy {strategy.name!r} reacts to its fills, so it needs them kept; "
+                   "set Capacity.max_fills > 0")
+            raise ConfigError(msg)
+        rec["keep_fills"] = 0
     mk = market.static()
     n = params.shape[0]
     scratch = np.zeros((n, MAX_HOPS, N_STATE_COLS), dtype=np.float64)
@@ -262,7 +269,39 @@ def run(tape: Tape, strategy: Strategy, params: np.ndarray, *, market: Market, c
         raise_for_status(status, cap, cfg)
         pos = end
         state.next_event = end
-    return wrap(strategy, params, market, cfg, state, tape)  # 4. wrap
+    return wrap(params, market, cfg, state, keep_fills=cap.max_fills > 0)  # 4. wrap
+
+
+def stream(tapes: Iterable[Tape], strategy: Strategy, params: np.ndarray, *, market: Market,
+           cfg: SimConfig | None = None, state: SimState | None = None, capacity: Capacity | None = None,
+           on_chunk: Callable[[int, SimState], None] | None = None) -> RunResult:
+    """Run consecutive tapes (a lake read day by day, a live feed) as one run.
+
+    Each tape continues the state of the one before, so memory holds one chunk at a time;
+    the result equals `run` over the concatenated tape, bit for bit. ``on_chunk(n_events,
+    state)`` is called after each chunk (progress bars, checkpoints).
+    """
+    cfg = cfg or SimConfig()
+    result = None
+    last_slot = None
+    for tape in tapes:
+        if tape.n_events == 0:
+            continue
+        if last_slot is not None and tape.slot[0] < last_slot:
+            msg = (f"stream chunks must follow each other in time; a chunk starts at slot {int(tape.slot[0]):,} "
+                   f"after one that ended at {last_slot:,}")
+            raise ConfigError(msg)
+        if state is not None:
+            state.next_event = 0  # continue the same run on the next tape
+        result = run(tape, strategy, params, market=market, cfg=cfg, state=state, capacity=capacity)
+        state = result.state
+        last_slot = int(tape.slot[-1])
+        if on_chunk is not None:
+            on_chunk(tape.n_events, state)
+    if result is None:
+        msg = "the stream had no events; check the time range or the lake"
+        raise ConfigError(msg)
+    return result
 
 
 def _check_params(strategy: Strategy, params: np.ndarray) -> np.ndarray:
@@ -301,14 +340,12 @@ def final_equity(state: SimState, market: Market, cfg: SimConfig) -> np.ndarray:
     return out
 
 
-def wrap(strategy: Strategy, params: np.ndarray, market: Market, cfg: SimConfig, state: SimState,
-         tape: Tape) -> RunResult:
+def wrap(params: np.ndarray, market: Market, cfg: SimConfig, state: SimState, *, keep_fills: bool = True) -> RunResult:
     """Build the summary, fills and equity frames from the state's buffers."""
     acc = state.acc
     eq = final_equity(state, market, cfg)
     init = acc[:, ACC_INIT_CASH]
-    span_slots = int(tape.slot[min(state.next_event, tape.n_events) - 1] - tape.slot[0]) + 1 \
-        if state.next_event > 0 and tape.n_events else 0
+    span_slots = np.maximum(acc[:, ACC_LAST_MARK_SLOT] - acc[:, ACC_FIRST_SLOT], 0).astype(np.int64)
     peak = np.maximum(acc[:, ACC_PEAK_EQUITY], eq)
     max_dd = np.maximum(acc[:, ACC_MAX_DRAWDOWN], np.where(peak > 0, 1.0 - eq / peak, 0.0))
     cols = {
@@ -324,17 +361,21 @@ def wrap(strategy: Strategy, params: np.ndarray, market: Market, cfg: SimConfig,
         "tip": acc[:, ACC_TIP], "trades": acc[:, ACC_TRADE_COUNT].astype(np.int64),
         "wins": acc[:, ACC_N_WINS].astype(np.int64), "gross_win": acc[:, ACC_GROSS_WIN],
         "gross_loss": acc[:, ACC_GROSS_LOSS], "slots_in_market": acc[:, ACC_SLOTS_IN_MARKET].astype(np.int64),
-        "span_slots": np.full(acc.shape[0], span_slots, dtype=np.int64),
+        "span_slots": span_slots,
     }
     for name in params.dtype.names:
         cols[f"param_{name}"] = params[name]
     summary = pl.DataFrame(cols)
-    return RunResult(summary=summary, fills=fills_frame(state), equity=equity_frame(state), state=state)
+    return RunResult(summary=summary, fills=fills_frame(state, kept=keep_fills), equity=equity_frame(state),
+                     state=state)
 
 
-def fills_frame(state: SimState) -> pl.DataFrame:
-    """All rows' fills as one frame, in (row, creation) order; hop arrays become pool0..2, side0..2."""
-    counts = state.acc[:, ACC_N_FILLS].astype(np.int64)
+def fills_frame(state: SimState, *, kept: bool = True) -> pl.DataFrame:
+    """All rows' fills as one frame, in (row, creation) order; hop arrays become pool0..2, side0..2.
+
+    ``kept=False`` (a run with ``Capacity.max_fills=0``) gives an empty frame of the same columns.
+    """
+    counts = state.acc[:, ACC_N_FILLS].astype(np.int64) if kept else np.zeros(state.acc.shape[0], dtype=np.int64)
     parts = [state.fills[r, : counts[r]] for r in range(counts.size)]
     recs = np.concatenate(parts) if parts else np.zeros(0, dtype=FILL_DT)
     rows = np.repeat(np.arange(counts.size, dtype=np.int32), counts)

@@ -12,6 +12,7 @@ import os
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -237,6 +238,22 @@ class Lake:
         frames = {n: self.read(n, start_ts_ns=start_ts_ns, stop_ts_ns=stop_ts_ns, pool_ids=pool_ids,
                                wallet_ids=wallet_ids, mint_ids=mint_ids) for n in names}
         return Tape.from_tables(frames)
+
+    def iter_tapes(self, *, start_ts_ns: int | None = None, stop_ts_ns: int | None = None,
+                   tables: list[str] | None = None) -> Iterator[Tape]:
+        """Yield the event tables one UTC day at a time, each day as a sorted tape.
+
+        For runs over more data than memory holds: `engine.sim.stream` continues its state
+        from one day to the next, with the same result as one run over everything.
+        """
+        names = [n for n in (tables or list(TABLES)) if n in TABLES]
+        days = sorted({d for n in names for d in self.days(n)})
+        for day in days:
+            t0 = int(datetime.fromisoformat(day).replace(tzinfo=UTC).timestamp()) * 10**9
+            lo = t0 if start_ts_ns is None else max(t0, start_ts_ns)
+            hi = t0 + 86_400 * 10**9 if stop_ts_ns is None else min(t0 + 86_400 * 10**9, stop_ts_ns)
+            if lo < hi:
+                yield self.read_tape(start_ts_ns=lo, stop_ts_ns=hi, tables=names)
 
     def days(self, table: str) -> list[str]:
         folder = self.tables_dir / table
