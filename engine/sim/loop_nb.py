@@ -134,7 +134,8 @@ def _bar_exits_nb(ctx, tp, i, instrument):
             price, tag = take, TAG_TAKE_PROFIT
         if math.isnan(price):
             return Status.OK
-        oid = submit_nb(ctx, tp.slot[i], tp.ts_ns[i], HopKind.BAR, 1, (instrument, -1, -1), (Side.SELL, -1, -1),
+        oid = submit_nb(ctx.pending, ctx.acc, ctx.cfg, ctx.dyn.states, ctx.row, tp.slot[i], tp.ts_ns[i], HopKind.BAR,
+                        1, (instrument, -1, -1), (Side.SELL, -1, -1),
                         holdings[h]["qty_raw"], 0.0, 0.0, 0.0, 0.0, tag, holdings[h]["exit_fee_rate"], False, price)
         if oid < 0:
             return Status.ORDERS_FULL

@@ -63,9 +63,14 @@ Ctx = namedtuple("Ctx", [
 
 
 @njit(cache=True)
-def submit_nb(ctx, slot, ts_ns, hop_kind, n_hops, pools, sides, amount_in_raw, min_out_raw,
-              cu_price_micro_lamports, tip_lamports, expected_profit, tag, fee_rate, at_next_open, price):
+def submit_nb(pending, acc, cfg, states, row, slot, ts_ns, hop_kind, n_hops, pools, sides, amount_in_raw,
+              min_out_raw, cu_price_micro_lamports, tip_lamports, expected_profit, tag, fee_rate, at_next_open,
+              price):
     """Queue an order decided now; return its order id, or -1 when the queue is full.
+
+    Takes the few arrays it writes, not the row context: this function is too big to be
+    inlined, and a call that carries the whole context costs more than the event loop itself
+    (strategies call it through the small wrappers of `engine.sim.api_nb`).
 
     Parameters
     ----------
@@ -86,7 +91,6 @@ def submit_nb(ctx, slot, ts_ns, hop_kind, n_hops, pools, sides, amount_in_raw, m
         BAR orders: fill at this price instead (the kernel's own stop and take exits); NaN
         for the bar's close or open.
     """
-    pending = ctx.pending
     k = -1
     for j in range(pending.shape[0]):
         if pending[j]["active"] == 0:
@@ -94,10 +98,9 @@ def submit_nb(ctx, slot, ts_ns, hop_kind, n_hops, pools, sides, amount_in_raw, m
             break
     if k < 0:
         return -1
-    cfg = ctx.cfg
-    oid = np.int64(ctx.acc[ACC_N_ORDERS])
-    ctx.acc[ACC_N_ORDERS] += 1.0
-    ctx.acc[ACC_N_PENDING] += 1.0
+    oid = np.int64(acc[ACC_N_ORDERS])
+    acc[ACC_N_ORDERS] += 1.0
+    acc[ACC_N_PENDING] += 1.0
     o = pending[k]
     o["order_id"] = oid
     o["decided_slot"] = slot
@@ -117,7 +120,7 @@ def submit_nb(ctx, slot, ts_ns, hop_kind, n_hops, pools, sides, amount_in_raw, m
             if hop_kind != HopKind.OUTCOME:  # an outcome order keeps its outcome in pool[1]
                 o["pool"][h] = -1
         elif hop_kind == HopKind.POOL:
-            cu += cfg["cu_per_hop"][int(ctx.dyn.states[o["pool"][h], COL_KIND])]
+            cu += cfg["cu_per_hop"][int(states[o["pool"][h], COL_KIND])]
     o["amount_in_raw"] = amount_in_raw
     o["min_out_raw"] = min_out_raw
     o["cu_limit"] = cu
@@ -131,7 +134,7 @@ def submit_nb(ctx, slot, ts_ns, hop_kind, n_hops, pools, sides, amount_in_raw, m
         o["land_slot"] = slot
         o["land_ts_ns"] = ts_ns
         return oid
-    seed, row = cfg["seed"], ctx.row
+    seed = cfg["seed"]
     if cfg["latency_kind"] == LatencyKind.LOGNORMAL:
         lat_ms = cfg["latency_ms_median"] * math.exp(cfg["latency_ms_sigma"]
                                                      * normal_nb(seed, row, oid, DRAW_LATENCY, DRAW_LATENCY_2))
@@ -148,14 +151,14 @@ def submit_nb(ctx, slot, ts_ns, hop_kind, n_hops, pools, sides, amount_in_raw, m
 
 
 @njit(cache=True)
-def cancel_nb(ctx, order_id):
+def cancel_nb(pending, acc, order_id):
     """Cancel a pending order; return True when it was still pending."""
-    for j in range(ctx.pending.shape[0]):
-        o = ctx.pending[j]
+    for j in range(pending.shape[0]):
+        o = pending[j]
         if o["active"] == 1 and o["order_id"] == order_id:
             o["active"] = 0
-            ctx.acc[ACC_N_PENDING] -= 1.0
-            ctx.acc[ACC_N_CANCELLED] += 1.0
+            acc[ACC_N_PENDING] -= 1.0
+            acc[ACC_N_CANCELLED] += 1.0
             return True
     return False
 
