@@ -19,11 +19,11 @@ import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import environment, print_table, repeat, write_json  # noqa: E402
-from engine.layout import EventKind  # noqa: E402
-from engine.schema import Tape  # noqa: E402
-from engine.store import registry  # noqa: E402
-from engine.store.lake import Lake  # noqa: E402
+from benchmarks.common import environment, print_table, repeat, write_json
+from engine.layout import EventKind
+from engine.schema import Tape
+from engine.store import registry
+from engine.store.lake import Lake
 
 DAY0_NS = 1_767_225_600 * 10**9
 
