@@ -12,6 +12,7 @@ import typer
 from engine.errors import ShoalError
 from engine.store.catalog import opened
 from engine.store.lake import Lake, resolve_root
+from research import cli_research
 from research.cli_common import DebugOpt, JsonOpt, LakeOpt, command
 from research.cli_ingest import ingest_app
 from research.output import console, human_bytes, print_json, table
@@ -21,6 +22,9 @@ app = typer.Typer(name="shoal", help="Research, paper-trade and live-trade on-ch
 lake_app = typer.Typer(help="Inspect and check the lake.", no_args_is_help=True)
 app.add_typer(lake_app, name="lake")
 app.add_typer(ingest_app, name="ingest")
+app.command("backtest")(cli_research.backtest)
+app.command("sweep")(cli_research.sweep)
+app.command("report")(cli_research.report)
 
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+import polars as pl
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from engine.feeds.synthetic import SyntheticConfig, SyntheticMarket
@@ -34,7 +35,7 @@ def generate_into_lake(lake: Lake, cfg: SyntheticConfig, *, progress: bool = Tru
                 step = min(CHUNK_SLOTS, total_slots - done)
                 tape = market.next_chunk(step)
                 # launches add tokens and pools as the market runs: sync before landing each chunk
-                regs = Registries(tokens=market.tokens, pools=market.pools, wallets=market.wallets,
+                regs = Registries(tokens=tokens_with_facts(market), pools=market.pools, wallets=market.wallets,
                                   markets=market.markets)
                 maps, synced = sync_registries(con, regs, now_ns=cfg.start_ts_ns + done * SLOT_NS)
                 for name, r in synced.items():
@@ -55,6 +56,15 @@ def generate_into_lake(lake: Lake, cfg: SyntheticConfig, *, progress: bool = Tru
         "events": n_events, "tables": tables, "quarantined": dict(quarantined),
         "registries": reports,
     }
+
+
+def tokens_with_facts(market: SyntheticMarket) -> pl.DataFrame:
+    """The token registry plus what the chain would enforce: a honeypot with its freeze
+    authority kept cannot be sold (its transfer-fee kind is enforced by its fee)."""
+    truth = market.truth.tokens.select("token_id", "honeypot")
+    tokens = market.tokens.join(truth, on="token_id", how="left")
+    return tokens.with_columns(
+        (pl.col("honeypot").fill_null(False) & pl.col("freeze_authority")).alias("sell_blocked")).drop("honeypot")
 
 
 def _add_sync(totals: dict, name: str, report: dict) -> None:

@@ -215,7 +215,9 @@ class ImportReport:
                 "quarantined": dict(self.quarantined), "n_quarantined": sum(self.quarantined.values())}
 
 
-def _ts_ns(col: pl.Expr, name: str) -> pl.Expr:
+def ts_ns_expr(col: pl.Expr, name: str) -> pl.Expr:
+    """Text timestamps -> UNIX ns: ISO datetimes, or epoch numbers in s/ms/us/ns by magnitude
+    (a column named ``ts_ns`` is always ns)."""
     s = col.str.strip_chars()
     num = s.cast(pl.Float64, strict=False)
     as_int = s.cast(pl.Int64, strict=False)
@@ -240,7 +242,7 @@ def _lookup(col: pl.Expr, table: dict[str, int]) -> pl.Expr:
 
 def _parsed(df: pl.DataFrame, fmt: str, cols: dict[str, str]) -> tuple[pl.DataFrame, pl.Series]:
     """Return the typed frame and, per row, the first field that could not be read (null when fine)."""
-    exprs: dict[str, pl.Expr] = {"ts_ns": _ts_ns(pl.col(cols["ts"]), cols["ts"])}
+    exprs: dict[str, pl.Expr] = {"ts_ns": ts_ns_expr(pl.col(cols["ts"]), cols["ts"])}
     if "slot" in cols:
         exprs["slot"] = _number(pl.col(cols["slot"])).cast(pl.Int64, strict=False)
     for f in ("signature", "pool", "wallet", "mint", "quote_mint", "venue", "instrument", "market"):

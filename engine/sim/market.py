@@ -85,9 +85,9 @@ class Market:
         """Build from registry frames (``pool_id`` and ``token_id`` dense from 0).
 
         ``pools`` needs ``pool_kind``, ``base_mint_id``, ``quote_mint_id``, ``fee_num``,
-        ``fee_den``; ``tokens`` needs ``mint`` and may have ``transfer_fee_bps``.
-        ``honeypots`` lists token ids whose sells fail (known from the chain, or a
-        synthetic market's truth).
+        ``fee_den``; ``tokens`` needs ``mint`` and may have ``transfer_fee_bps`` and
+        ``sell_blocked`` (a sell of the token fails on chain, as a honeypot's does).
+        ``honeypots`` adds token ids whose sells fail.
         """
         pools = pools.sort("pool_id")
         tokens = tokens.sort("token_id")
@@ -103,6 +103,8 @@ class Market:
                    if "transfer_fee_bps" in tokens.columns else np.zeros(n_mints))
         n_assets = n_mints + n_instruments + 2 * n_markets
         blocked = np.zeros(n_assets, dtype=np.bool_)
+        if "sell_blocked" in tokens.columns:
+            blocked[:n_mints] = tokens["sell_blocked"].fill_null(False).to_numpy()
         if honeypots:
             blocked[np.asarray(honeypots, dtype=np.int64)] = True
         tfee = np.zeros(n_assets)

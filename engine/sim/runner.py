@@ -160,10 +160,10 @@ def init_state(strategy: Strategy, params: np.ndarray, market: Market, cfg: SimC
     """Allocate a fresh state for ``params`` rows (zeros, so unused slots compare bit-identically)."""
     n = params.shape[0]
     acc = np.zeros((n, N_ACC), dtype=np.float64)
-    acc[:, ACC_CASH] = cfg.init_cash
-    acc[:, ACC_INIT_CASH] = cfg.init_cash
-    acc[:, ACC_PEAK_EQUITY] = cfg.init_cash
-    acc[:, ACC_LAST_EQUITY] = cfg.init_cash
+    # a strategy parameter named init_cash sets each row's starting cash (a sweep may vary it)
+    cash = params["init_cash"].astype(np.float64) if "init_cash" in (params.dtype.names or ()) else cfg.init_cash
+    for col in (ACC_CASH, ACC_INIT_CASH, ACC_PEAK_EQUITY, ACC_LAST_EQUITY):
+        acc[:, col] = cash
     first_slot = int(tape.slot[0]) if tape.n_events else 0
     acc[:, ACC_FIRST_SLOT] = first_slot
     acc[:, ACC_LAST_MARK_SLOT] = first_slot

@@ -34,7 +34,8 @@ REGISTRIES: dict[str, RegistrySpec] = {
     for s in (
         RegistrySpec("tokens", "token_id", "mint", {
             "symbol": "VARCHAR", "decimals": "SMALLINT", "mint_authority": "BOOLEAN",
-            "freeze_authority": "BOOLEAN", "transfer_fee_bps": "INTEGER", "created_slot": "BIGINT"}),
+            "freeze_authority": "BOOLEAN", "transfer_fee_bps": "INTEGER", "created_slot": "BIGINT",
+            "sell_blocked": "BOOLEAN"}),
         RegistrySpec("pools", "pool_id", "address", {
             "pool_kind": "TINYINT", "venue": "VARCHAR", "base_mint_id": "INTEGER", "quote_mint_id": "INTEGER",
             "fee_num": "BIGINT", "fee_den": "BIGINT", "created_slot": "BIGINT"}),
