@@ -25,6 +25,7 @@ app.add_typer(ingest_app, name="ingest")
 app.command("backtest")(cli_research.backtest)
 app.command("sweep")(cli_research.sweep)
 app.command("report")(cli_research.report)
+app.command("strategies")(cli_research.strategies)
 
 
 

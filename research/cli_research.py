@@ -63,6 +63,29 @@ def _headline(summary: pl.DataFrame) -> pl.DataFrame:
 
 
 @command
+def strategies(json: JsonOpt = False, debug: DebugOpt = False) -> None:
+    """List the strategies with their parameters and defaults."""
+    from research.strategies import STRATEGIES
+
+    doc = {name: {"module": s.module, "events": None if s.events is None else [int(k) for k in s.events],
+                  "params": {k: _jsonable_value(v) for k, v in s.defaults.items()},
+                  "doc": (_module_doc(s.module) or "").strip().splitlines()[0:1]}
+           for name, s in STRATEGIES.items()}
+    if json:
+        print_json({"strategies": doc})
+        return
+    for name, d in doc.items():
+        params = ", ".join(f"{k}={v}" for k, v in d["params"].items())
+        console.print(f"[bold]{name}[/]  {' '.join(d['doc'])}\n  {params}")
+
+
+def _module_doc(module: str) -> str | None:
+    import importlib
+
+    return importlib.import_module(module).__doc__
+
+
+@command
 def backtest(strategy: StrategyOpt, param: ParamOpt = None, sim: SimOpt = None, from_: FromOpt = None,
              to: ToOpt = None, bars: BarsOpt = None, seed: SeedOpt = 0, chunk_events: ChunkOpt = None,
              lake: LakeOpt = None, json: JsonOpt = False, debug: DebugOpt = False) -> None:
