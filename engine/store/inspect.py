@@ -104,7 +104,8 @@ def lake_check(lake: Lake, con: duckdb.DuckDBPyConnection) -> dict:
         checks.append(Check("rows_valid", name, not bad.any(), int(bad.sum()), detail))
         key = list(spec.key)
         dups = df.height - df.select(key).unique().height
-        checks.append(Check("keys_unique", name, dups == 0, dups, "" if dups == 0 else f"repeated natural key {tuple(key)}"))
+        detail = "" if dups == 0 else f"repeated natural key {tuple(key)}"
+        checks.append(Check("keys_unique", name, dups == 0, dups, detail))
     leftovers = list(lake.tables_dir.rglob(f"{TMP_PREFIX}*")) if lake.tables_dir.exists() else []
     checks.append(Check("no_leftover_temp_files", "*", True, len(leftovers),
                         "temp files of killed writers (invisible to readers)" if leftovers else ""))
