@@ -342,57 +342,40 @@ def _execute_route_nb(ctx, o, f, slot, ts_ns):
 
 @njit(cache=True)
 def _execute_bar_nb(ctx, o, f, slot, ts_ns):
-    cfg, mk, dyn = ctx.cfg, ctx.mk, ctx.dyn
-    cash = cfg["cash_asset"]
+    """Fill a BAR order at the bar's close (or next open, or its own price for kernel exits)."""
     instrument = o["pool"][0]
-    asset = asset_of_instrument_nb(mk, instrument)
     price = o["price"]
     if math.isnan(price):
-        price = dyn.bar[instrument, BAR_OPEN] if o["at_next_open"] == 1 else dyn.bar[instrument, BAR_CLOSE]
-    fee = o["fee_rate"]
-    buy = o["side"][0] == Side.BUY
-    f["asset_in"] = cash if buy else asset
-    f["asset_out"] = asset if buy else cash
-    amount = o["amount_in_raw"]
-    if not (price > 0.0) or not amount > 0.0:
-        f["status"] = FillStatus.NO_LIQUIDITY
-        return True
-    have = balance_nb(ctx.acc, ctx.holdings, f["asset_in"], cash)
-    if have < amount * (1.0 - 1e-12):
-        f["status"] = FillStatus.NO_FUNDS
-        return True
-    if buy:
-        units = amount / (price * (1.0 + fee))
-        fee_paid = units * price * fee
-        out = units
-    else:
-        gross = amount * price
-        fee_paid = gross * fee
-        out = gross - fee_paid
-    f["status"] = FillStatus.FILLED
-    f["amount_out_raw"] = out
-    f["fee_dex"] = fee_paid
-    ctx.acc[ACC_FEE_DEX] += fee_paid
-    realized, ok = convert_nb(ctx.acc, ctx.holdings, cash, f["asset_in"], amount, f["asset_out"], out, slot, ts_ns)
-    f["realized_pnl"] = realized
-    return ok
+        price = ctx.dyn.bar[instrument, BAR_OPEN] if o["at_next_open"] == 1 else ctx.dyn.bar[instrument, BAR_CLOSE]
+    return _fill_at_price_nb(ctx, o, f, asset_of_instrument_nb(ctx.mk, instrument), price, True, slot, ts_ns)
 
 
 @njit(cache=True)
 def _execute_outcome_nb(ctx, o, f, slot, ts_ns):
-    cfg, mk, dyn = ctx.cfg, ctx.mk, ctx.dyn
-    cash = cfg["cash_asset"]
+    """Fill a prediction-market order at the outcome's last traded price (none once resolved)."""
     market, outcome = o["pool"][0], o["pool"][1]
-    asset = asset_of_outcome_nb(mk, market, outcome)
-    p1 = dyn.outcome_px[market]
-    price = cfg["share_value"] * (p1 if outcome == 1 else 1.0 - p1)
+    p1 = ctx.dyn.outcome_px[market]
+    price = ctx.cfg["share_value"] * (p1 if outcome == 1 else 1.0 - p1)
+    open_market = math.isnan(ctx.dyn.payout[market])
+    return _fill_at_price_nb(ctx, o, f, asset_of_outcome_nb(ctx.mk, market, outcome), price, open_market, slot,
+                             ts_ns)
+
+
+@njit(cache=True)
+def _fill_at_price_nb(ctx, o, f, asset, price, tradable, slot, ts_ns):
+    """Buy ``asset`` with cash or sell it for cash at ``price``, fee a fraction of notional.
+
+    A buy spends ``amount_in_raw`` cash, fee included: ``units = cash / (price * (1 + fee))``
+    (vectorbt's all-in buy); a sell receives ``units * price * (1 - fee)``.
+    """
+    cash = ctx.cfg["cash_asset"]
     fee = o["fee_rate"]
     buy = o["side"][0] == Side.BUY
     f["asset_in"] = cash if buy else asset
     f["asset_out"] = asset if buy else cash
     amount = o["amount_in_raw"]
-    if not (price > 0.0) or not math.isnan(dyn.payout[market]) or not amount > 0.0:
-        f["status"] = FillStatus.NO_LIQUIDITY  # no price yet, or already resolved
+    if not (price > 0.0) or not tradable or not amount > 0.0:
+        f["status"] = FillStatus.NO_LIQUIDITY
         return True
     if balance_nb(ctx.acc, ctx.holdings, f["asset_in"], cash) < amount * (1.0 - 1e-12):
         f["status"] = FillStatus.NO_FUNDS
