@@ -65,7 +65,7 @@ def mark_nb(ctx, slot, ts_ns):
     return Status.OK
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def track_drawdown_nb(acc, eq, slot):
     """Record a mark of equity ``eq`` at ``slot``: peak, maximum drawdown, last mark."""
     acc[ACC_LAST_MARK_SLOT] = slot

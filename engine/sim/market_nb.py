@@ -80,16 +80,13 @@ def asset_of_outcome_nb(mk, market, outcome):
 
 
 @njit(cache=True, inline="always")
-def apply_event_nb(kind, pool, mint, side, vals, i, st, bar, outcome_px, payout, diverged, tick_index,
-                   tick_liq_net, counterfactual):
-    """Update the market (`MarketDyn` arrays ``st``, ``bar`` ...) with tape event ``i``.
+def set_pool_state_nb(st, diverged, pool, vals, i, counterfactual):
+    """Write a POOL_STATE row into the pool's state; the loop calls this on its hot path.
 
-    Takes plain arrays, indexes them by (row, column) and never takes a row view: in the hot
-    loop, passing namedtuples of arrays or making views costs more than the update itself.
+    Small on purpose (no calls), so it compiles into the loop: most events of a tape are
+    pool states, and a real call per event would cost more than the update.
     """
-    if kind == EventKind.POOL_STATE:
-        if pool < 0 or pool >= st.shape[0] or (counterfactual and diverged[pool] != 0.0):
-            return
+    if pool >= 0 and pool < st.shape[0] and not (counterfactual and diverged[pool] != 0.0):
         if st[pool, COL_KIND] == KIND_CLMM:
             st[pool, COL_LIQUIDITY] = vals[i, STATE_LIQUIDITY]
             st[pool, COL_SQRT_PRICE] = vals[i, STATE_SQRT_PRICE]
@@ -99,6 +96,19 @@ def apply_event_nb(kind, pool, mint, side, vals, i, st, bar, outcome_px, payout,
             st[pool, COL_RESERVE_QUOTE] = vals[i, STATE_RESERVE_QUOTE]
             st[pool, COL_REAL_BASE] = vals[i, STATE_REAL_BASE]
             st[pool, COL_REAL_QUOTE] = vals[i, STATE_REAL_QUOTE]
+
+
+@njit(cache=True)
+def apply_event_nb(kind, pool, mint, side, vals, i, st, bar, outcome_px, payout, diverged, tick_index,
+                   tick_liq_net, counterfactual):
+    """Update the market (`MarketDyn` arrays ``st``, ``bar`` ...) with tape event ``i``.
+
+    Takes plain arrays, indexes them by (row, column) and never takes a row view. The loop
+    handles the two commonest cases itself (pool states; recorded swaps when our trades do
+    not move pools, which change nothing) and calls this for the rest.
+    """
+    if kind == EventKind.POOL_STATE:
+        set_pool_state_nb(st, diverged, pool, vals, i, counterfactual)
     elif kind == EventKind.SWAP:
         if counterfactual and pool >= 0 and diverged[pool] != 0.0:
             reapply_swap_nb(st, pool, side, vals[i, SWAP_AMOUNT_IN], tick_index, tick_liq_net)

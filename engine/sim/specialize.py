@@ -26,7 +26,7 @@ import numpy as np
 from numba import njit, prange
 
 from engine.sim.loop_nb import TapeView, after_market_nb, land_and_settle_nb, mark_nb, track_drawdown_nb
-from engine.sim.market_nb import MarketDyn, apply_event_nb, copy_dyn_nb
+from engine.sim.market_nb import MarketDyn, apply_event_nb, copy_dyn_nb, set_pool_state_nb
 from engine.sim.orders_nb import Ctx
 from engine.sim.records import (ACC_CASH, ACC_LAST_MARK_SLOT, ACC_N_EXIT_LEVELS, ACC_N_FILLS, ACC_N_HELD,
                                 ACC_N_PENDING, ACC_NEXT_EQUITY_SLOT, Status)
@@ -75,8 +75,11 @@ def simulate_row_nb(tp, start, stop, p, ctx):
             if status != Status.OK:
                 return status
             _fills_nb(tp, i, p, ctx, n0)
-        apply_event_nb(kind, tp.pool_id[i], tp.mint_id[i], tp.side[i], tp.vals, i, states, bar, outcome_px,
-                       payout, diverged, tick_index, tick_liq_net, cf)
+        if kind == 0:
+            set_pool_state_nb(states, diverged, tp.pool_id[i], tp.vals, i, cf)
+        elif kind != 1 or cf:  # a recorded swap changes nothing unless our trades move the pools
+            apply_event_nb(kind, tp.pool_id[i], tp.mint_id[i], tp.side[i], tp.vals, i, states, bar, outcome_px,
+                           payout, diverged, tick_index, tick_liq_net, cf)
         if kind == 6 or (kind == 4 and acc[ACC_N_EXIT_LEVELS] > 0.0):
             status = after_market_nb(tp, i, ctx, kind)
             if status != Status.OK:
