@@ -26,3 +26,7 @@ SCRIPT_DT = np.dtype([
     ("min_out_raw", np.float64), ("cu_price", np.float64), ("tip", np.float64), ("expected_profit", np.float64),
     ("every", np.int64), ("sell_at", np.int64),
 ])
+
+
+BARS_DT = np.dtype([("buy_at", np.int64), ("sell_at", np.int64), ("fee", np.float64), ("next_open", np.bool_),
+                    ("stop_frac", np.float64), ("take_frac", np.float64)])
