@@ -1,0 +1,1 @@
+"""Live trading on Solana: instruction builders, transactions, guards, the decision journal and the live venue."""
