@@ -18,7 +18,14 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/python -m research.demo
 
-test: $(STAMP)
+# vectorbt, for the ma_cross cross-check, lives in its own venv (it pins its own pandas);
+# when it cannot be installed the test is skipped and says why.
+VBT_STAMP := .venv-vbt/.installed
+$(VBT_STAMP):
+	-@test -x .venv-vbt/bin/python || $(PYTHON) -m venv .venv-vbt
+	-@.venv-vbt/bin/python -m pip install --quiet vectorbt && touch $(VBT_STAMP) || echo "vectorbt could not be installed: its cross-check will be skipped"
+
+test: $(STAMP) $(VBT_STAMP)
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)

@@ -25,12 +25,14 @@ from research.params import build_params, parse_pairs, read_grid
 StrategyOpt = Annotated[str, typer.Option("--strategy", "-s", help="Strategy name (see `shoal strategies`).")]
 ParamOpt = Annotated[list[str] | None, typer.Option("--param", "-p", help="name=value; repeat for more.")]
 SimOpt = Annotated[list[str] | None, typer.Option(
-    "--sim", help="Fill/cost model setting name=value (SimConfig field, e.g. latency_slots_max=3); repeatable.")]
+    "--sim", help="Fill/cost model setting name=value (SimConfig field, e.g. latency_slots_max=3, "
+                  "impact=none; default impact=counterfactual); repeatable.")]
 FromOpt = Annotated[str | None, typer.Option("--from", help="Start time (ISO, UTC), inclusive.")]
 ToOpt = Annotated[str | None, typer.Option("--to", help="End time (ISO, UTC), exclusive.")]
 BarsOpt = Annotated[Path | None, typer.Option("--bars", help="OHLCV CSV or Parquet file instead of the lake.")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of the fill model's random draws.")]
 ChunkOpt = Annotated[int | None, typer.Option("--chunk-events", min=1, help="Events per kernel call.")]
+FillsOpt = Annotated[int, typer.Option("--max-fills", min=1, help="Fill records kept (the run stops when full).")]
 
 HEADLINE = ("total_return", "max_drawdown", "final_equity", "n_orders", "n_filled", "trades", "win_rate",
             "fee_dex", "fee_base", "fee_priority", "tip")
@@ -50,7 +52,9 @@ def _dataset(lake: Lake, bars: Path | None, start: str | None, stop: str | None)
 
 def _sim(pairs: list[str] | None, seed: int, dataset: Dataset, params: np.ndarray) -> SimConfig:
     raw = {k: v[0] for k, v in parse_pairs(pairs, ranges=False).items()}
-    cfg = SimConfig.from_mapping({"seed": seed, **raw})
+    # On recorded pools our own trades must move the price, or a backtest harvests the same
+    # gap again on every event until the next recorded state: counterfactual unless told.
+    cfg = SimConfig.from_mapping({"seed": seed, "impact": "counterfactual", **raw})
     if dataset.source.startswith("bars:") and "init_cash" not in raw:  # bar runs count cash in quote units
         init = float(params["init_cash"][0]) if "init_cash" in (params.dtype.names or ()) else 100.0
         cfg = replace(cfg, init_cash=init)
@@ -88,7 +92,8 @@ def _module_doc(module: str) -> str | None:
 @command
 def backtest(strategy: StrategyOpt, param: ParamOpt = None, sim: SimOpt = None, from_: FromOpt = None,
              to: ToOpt = None, bars: BarsOpt = None, seed: SeedOpt = 0, chunk_events: ChunkOpt = None,
-             lake: LakeOpt = None, json: JsonOpt = False, debug: DebugOpt = False) -> None:
+             max_fills: FillsOpt = 200_000, lake: LakeOpt = None, json: JsonOpt = False,
+             debug: DebugOpt = False) -> None:
     """Run one parameter set over the lake (or a bars file) and record the run."""
     strat = _strategy(strategy)
     target = Lake(resolve_root(lake))
@@ -96,7 +101,7 @@ def backtest(strategy: StrategyOpt, param: ParamOpt = None, sim: SimOpt = None, 
     params = build_params(strat, grid)
     data = _dataset(target, bars, from_, to)
     cfg = replace(_sim(sim, seed, data, params), equity_every_slots=equity_every(data))
-    cap = Capacity(max_equity=data.n_slots // cfg.equity_every_slots + 3)
+    cap = Capacity(max_equity=data.n_slots // cfg.equity_every_slots + 3, max_fills=max_fills)
     t0 = time.perf_counter()
     result = run_dataset(data, strat, params, cfg, chunk_events=chunk_events, capacity=cap, progress=not json)
     seconds = time.perf_counter() - t0
@@ -195,4 +200,4 @@ def _jsonable(row: dict) -> dict:
 def _jsonable_value(v: object) -> object:
     if isinstance(v, float) and (v != v or v in (float("inf"), float("-inf"))):
         return None
-    return v.item() if hasattr(v, "item") else v
+    return v.tolist() if hasattr(v, "tolist") else v

@@ -120,8 +120,8 @@ def _count(lake: Lake, start: int | None, stop: int | None) -> tuple[int, int, i
         if name == "quarantine":
             continue
         row = lake.scan(name, start_ts_ns=start, stop_ts_ns=stop).select(
-            pl.len(), pl.col("ts_ns").min(), pl.col("ts_ns").max(), pl.col("slot").min(),
-            pl.col("slot").max()).collect().row(0)
+            pl.len().alias("n"), pl.col("ts_ns").min().alias("t0"), pl.col("ts_ns").max().alias("t1"),
+            pl.col("slot").min().alias("s0"), pl.col("slot").max().alias("s1")).collect().row(0)
         total += row[0]
         if row[0]:
             t0, t1 = (row[1] if t0 is None else min(t0, row[1])), (row[2] if t1 is None else max(t1, row[2]))

@@ -53,8 +53,9 @@ def parse_pairs(pairs: list[str] | None, *, ranges: bool) -> dict[str, list]:
         key, value = (s.strip() for s in pair.split("=", 1))
         if ranges and value.count(":") == 2:
             out[key] = parse_range(value)
-        elif ranges and "," in value:
-            out[key] = [parse_value(v) for v in value.split(",")]
+        elif "," in value:  # a sweep axis, or one list-valued parameter (copy_trade's leaders)
+            items = [parse_value(v) for v in value.split(",")]
+            out[key] = items if ranges else [items]
         else:
             out[key] = [parse_value(value)]
     return out

@@ -67,7 +67,7 @@ def new_run_id(kind: str) -> str:
 
 
 def params_rows(params: np.ndarray) -> list[dict]:
-    return [{k: (v.item() if hasattr(v, "item") else v) for k, v in zip(params.dtype.names, row, strict=True)}
+    return [{k: (v.tolist() if hasattr(v, "tolist") else v) for k, v in zip(params.dtype.names, row, strict=True)}
             for row in params]
 
 

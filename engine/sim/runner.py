@@ -324,7 +324,8 @@ def raise_for_status(status: np.ndarray, cap: Capacity, cfg: SimConfig) -> None:
         bad = np.flatnonzero(status == code)
         if bad.size:
             msg = (f"{Status(code).name.lower().replace('_', ' ')} in {bad.size} of {status.size} parameter rows "
-                   f"(first: row {bad[0]}, {setting}={value:,}); raise Capacity.{setting} or run a shorter window")
+                   f"(first: row {bad[0]}, {setting}={value:,}); raise Capacity.{setting} (shoal backtest: "
+                   f"--{setting.replace('_', '-')}) or run a shorter window")
             raise CapacityError(msg)
 
 

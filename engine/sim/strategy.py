@@ -67,5 +67,8 @@ class Strategy:
                 msg = f"unknown parameters {unknown} for strategy {self.name!r}; valid ones are {sorted(names)}"
                 raise ConfigError(msg)
             for k, v in row.items():
+                shape = self.params_dtype[k].shape
+                if shape and isinstance(v, list | tuple) and len(v) < shape[0]:  # pad a short list of ids
+                    v = [*v, *([self.defaults.get(k, -1)] * (shape[0] - len(v)))]
                 out[r][k] = v
         return out
