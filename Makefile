@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test lint bench notebook clean
 
 setup: $(STAMP)
 
@@ -12,7 +12,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,scale,notebook]'
 	@touch $(STAMP)
 
 demo: $(STAMP)
@@ -25,7 +25,9 @@ $(VBT_STAMP):
 	-@test -x .venv-vbt/bin/python || $(PYTHON) -m venv .venv-vbt
 	-@.venv-vbt/bin/python -m pip install --quiet vectorbt && touch $(VBT_STAMP) || echo "vectorbt could not be installed: its cross-check will be skipped"
 
+# the paper-trading metrics test scrapes a real Prometheus server: install Debian's package when missing
 test: $(STAMP) $(VBT_STAMP)
+	@bash .ci/install-prometheus.sh
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)

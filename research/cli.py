@@ -12,7 +12,7 @@ import typer
 from engine.errors import ShoalError
 from engine.store.catalog import opened
 from engine.store.lake import Lake, resolve_root
-from research import cli_research
+from research import cli_paper, cli_research
 from research.cli_common import DebugOpt, JsonOpt, LakeOpt, command
 from research.cli_ingest import ingest_app
 from research.output import console, human_bytes, print_json, table
@@ -26,6 +26,9 @@ app.command("backtest")(cli_research.backtest)
 app.command("sweep")(cli_research.sweep)
 app.command("report")(cli_research.report)
 app.command("strategies")(cli_research.strategies)
+app.command("paper")(cli_paper.paper)
+app.command("runs")(cli_paper.runs)
+app.command("parity")(cli_paper.parity)
 
 
 
