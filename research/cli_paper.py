@@ -47,7 +47,8 @@ def _sim(pairs: list[str] | None, seed: int) -> SimConfig:
     if "cu_per_hop" in raw:
         msg = "cu_per_hop cannot be set from the command line; use the Python API"
         raise ConfigError(msg)
-    return SimConfig.from_mapping({"seed": seed, **raw})
+    # the same default as `shoal backtest`: our own trades move the pools we trade on
+    return SimConfig.from_mapping({"seed": seed, "impact": "counterfactual", **raw})
 
 
 def _iso(ts_ns: int | None) -> str | None:

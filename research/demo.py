@@ -1,5 +1,6 @@
 """`make demo`: a synthetic market into a fresh lake, a backtest of each on-chain family, a
-1,000-row sweep and a report, through the real CLI, each step in its own process.
+1,000-row sweep, an accelerated paper run of the same market with its paper-vs-backtest parity
+line, and reports, through the real CLI, each step in its own process.
 
 It is what a new user would type, in order, so the demo is also a smoke test of the front
 door. The lake is kept in a temporary folder whose path is printed at the end.
@@ -60,6 +61,7 @@ def main() -> int:
                   f"({sweep['row_events_per_s'] / 1e6:.1f} M row-events/s); best total return "
                   f"{best['total_return']:.4%} at buy={best['param_buy_lamports'] / 1e9:.1f} SOL, "
                   f"take_profit={best['param_take_profit']}, stop_loss={best['param_stop_loss']}")
+    shoal("paper", "--strategy", "arbitrage", "--replay", "--speed", "20000", *at)
     report = shoal("report", runs["arbitrage"]["run_id"], *at, json_out=True)
     shoal("report", sweep["run_id"], *at)
     console.rule()
