@@ -101,11 +101,14 @@ def convert_nb(acc, holdings, cash_asset, asset_in, amount_in, asset_out, amount
 
 @njit(cache=True)
 def equity_nb(acc, holdings, cash_asset, mk, dyn, share_value):
-    """Return cash plus holdings at mark (a holding with no mark keeps its last known price)."""
+    """Return cash plus holdings at mark (a holding with no mark keeps its last known price).
+
+    A token that cannot be sold (a honeypot) is worth nothing to its holder, whatever its pool says.
+    """
     total = acc[ACC_CASH]
     for h in range(holdings.shape[0]):
         a = holdings[h]["asset"]
-        if a < 0:
+        if a < 0 or mk.sell_blocked[a]:
             continue
         px = mark_price_nb(a, cash_asset, mk, dyn, share_value)
         if math.isnan(px):

@@ -81,9 +81,9 @@ def test_selling_a_honeypot_token_fails_pays_fees_and_keeps_the_tokens() -> None
     assert normal.fills["status"].to_list() == [FillStatus.FILLED, FillStatus.FILLED]
     assert trapped.fills["status"].to_list() == [FillStatus.FILLED, FillStatus.HONEYPOT]
     s = trapped.summary.row(0, named=True)
-    bought = trapped.fills["amount_out_raw"][0]
+    assert trapped.fills["amount_out_raw"][0] > 0  # the tokens are held...
     assert s["cash"] == 10e9 - 1e9 - 2 * 5_000  # both transactions paid their base fee
-    assert s["final_equity"] == pytest.approx(s["cash"] + bought * R_SOL / R_TOKEN, rel=1e-15)
+    assert s["final_equity"] == s["cash"]  # ...and worth nothing, since they cannot be sold
     assert normal.summary["realized_pnl"][0] < 0 and s["realized_pnl"] == 0.0
 
 

@@ -54,6 +54,8 @@ def test_missed_honeypot_loses_the_buy_and_the_fees():
     assert res.fills["amount_out_raw"][0] == pytest.approx(tokens, abs=2.0)
     assert res.summary["cash"][0] == INIT - BUY - 2 * FEE
     assert res.summary["n_honeypot"][0] == 1
+    # the tokens it is stuck with are worth nothing: equity is the cash left
+    assert res.summary["final_equity"][0] == res.summary["cash"][0]
 
 
 def test_rug_pull_triggers_the_emergency_exit_into_what_is_left():
