@@ -5,11 +5,13 @@
   Goal: p99 under 5 ms (a hand-written bot in this field targeted 50 ms to send).
 * ``send``: pre-signed swap transactions pushed with ``sendTransaction`` through the LiteSVM
   JSON-RPC server on 127.0.0.1 (each one executed: LiteSVM segments plus the exact-twin swap),
-  ``--concurrency`` in flight through `RpcClient` (one HTTP request each); ``send_batched``
-  sends the other half as JSON-RPC batches of 100, which leaves mostly the server's own work.
-  Goal: at least 1,000/s.
-* ``loop``: whole orders through `LiveVenue.submit` (read pool, blockhash, simulate, send,
-  confirm, fetch, parse), ``--concurrency`` in flight: about 8 RPC calls per order.
+  ``--concurrency`` in flight, one HTTP request each, through the venue's send path
+  (`TxSender`, aiohttp); ``send_rpcclient`` sends a third through the read client
+  (`RpcClient`, httpx) for comparison; ``send_batched`` sends the last third as JSON-RPC batches
+  of 100, which leaves mostly the server's own work. Goal: at least 1,000/s.
+* ``loop``: whole orders through `LiveVenue.submit` (read pool, simulate, send, confirm, fetch,
+  parse; blockhash reused for a second, one status poll for every order in flight),
+  ``--concurrency`` in flight: about 4 RPC calls per order.
 
 The server runs in a forked process on the same machine (both share its CPUs); its per-transaction
 work (LiteSVM execution, exact-twin settlement, JSON) bounds ``send``.
@@ -35,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import environment, print_table, write_json
 from engine.exec.live.guards import Guards, SendMode
 from engine.exec.live.journal import DecisionJournal
+from engine.exec.live.sender import TxSender
 from engine.exec.live.tx import assemble
 from engine.exec.live.venue import LiveIntent, LiveVenue
 from engine.feeds.rpc import RpcClient
@@ -48,6 +51,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--n-send", type=int, default=3_000, help="transactions sent for the send rate")
     p.add_argument("--n-loop", type=int, default=1_000, help="whole orders through the venue")
     p.add_argument("--concurrency", type=int, default=64)
+    p.add_argument("--rpc-concurrency", type=int, default=8, help="the read client's connections in the loop")
     p.add_argument("--json", default=None, help="output path (default benchmarks/results/bench_live.json)")
     return p.parse_args()
 
@@ -63,7 +67,7 @@ async def bench_sign(world, tmp: Path, n: int) -> dict:
         venue = LiveVenue(rpc, world.wallet, world.routes, Guards(world.guard_cfg), journal, mode=SendMode.DRY_RUN,
                           cfg=FAST)
         route = world.routes[AMM_POOL_ID]
-        accounts = await venue._pool_accounts(route)
+        accounts = await venue._pool_accounts(route, Side.BUY)
         blockhash, _ = await venue._blockhash()
         journal.close()
     guards = Guards(world.guard_cfg)
@@ -92,7 +96,7 @@ async def bench_send(world, tmp: Path, n: int, concurrency: int, batch: int = 10
         venue = LiveVenue(rpc, world.wallet, world.routes, Guards(world.guard_cfg), journal,
                           mode=SendMode.LIVE, cfg=FAST)
         route = world.routes[AMM_POOL_ID]
-        accounts = await venue._pool_accounts(route)
+        accounts = await venue._pool_accounts(route, Side.BUY)
         blockhash, _ = await venue._blockhash()
         raws = []
         for i in range(n):  # each a distinct swap (distinct amount: distinct signature)
@@ -104,17 +108,25 @@ async def bench_send(world, tmp: Path, n: int, concurrency: int, batch: int = 10
             raws.append(base64.b64encode(bytes(world.wallet.sign(msg))).decode())
         sem = asyncio.Semaphore(concurrency)
         params = {"encoding": "base64", "skipPreflight": True, "maxRetries": 0}
+        third = len(raws) // 3
+        async with TxSender((world.server.url,), concurrency=concurrency) as sender:
+            async def one(raw: str) -> None:
+                async with sem:
+                    await sender.send(raw)
 
-        async def one(raw: str) -> None:
+            t0 = time.perf_counter()
+            await asyncio.gather(*(one(r) for r in raws[:third]))
+            dt = time.perf_counter() - t0
+
+        async def one_rpc(raw: str) -> None:
             async with sem:
                 await rpc.call("sendTransaction", [raw, params])
 
-        half = len(raws) // 2
         t0 = time.perf_counter()
-        await asyncio.gather(*(one(r) for r in raws[:half]))
-        dt = time.perf_counter() - t0
-        # the other half as JSON-RPC batches of `batch` sends: the server's own rate, HTTP mostly amortised
-        batches = [raws[k:k + batch] for k in range(half, len(raws), batch)]
+        await asyncio.gather(*(one_rpc(r) for r in raws[third:2 * third]))
+        dt_rpc = time.perf_counter() - t0
+        # the last third as JSON-RPC batches of `batch` sends: the server's own rate, HTTP mostly amortised
+        batches = [raws[k:k + batch] for k in range(2 * third, len(raws), batch)]
         async with httpx.AsyncClient(timeout=60) as http:
             t1 = time.perf_counter()
             for group in batches:
@@ -129,14 +141,16 @@ async def bench_send(world, tmp: Path, n: int, concurrency: int, batch: int = 10
         for k in range(0, len(sigs), 256):
             st = await rpc.call("getSignatureStatuses", [sigs[k:k + 256]])
             landed += sum(1 for x in st["value"] if x is not None and x["err"] is None)
-    return [{"bench": "live_send", "n": half, "concurrency": concurrency, "seconds": dt, "per_s": half / dt,
-             "landed": landed},
-            {"bench": "live_send_batched", "n": len(raws) - half, "batch": batch, "seconds": dt_batch,
-             "per_s": (len(raws) - half) / dt_batch, "landed": landed}]
+    return [{"bench": "live_send", "n": third, "concurrency": concurrency, "seconds": dt, "per_s": third / dt,
+             "landed": landed, "client": "TxSender (aiohttp)"},
+            {"bench": "live_send_rpcclient", "n": third, "concurrency": concurrency, "seconds": dt_rpc,
+             "per_s": third / dt_rpc, "landed": landed, "client": "RpcClient (httpx)"},
+            {"bench": "live_send_batched", "n": len(raws) - 2 * third, "batch": batch, "seconds": dt_batch,
+             "per_s": (len(raws) - 2 * third) / dt_batch, "landed": landed}]
 
 
-async def bench_loop(world, tmp: Path, n: int, concurrency: int) -> dict:
-    async with open_venue(world, tmp) as venue:
+async def bench_loop(world, tmp: Path, n: int, concurrency: int, rpc_concurrency: int) -> dict:
+    async with open_venue(world, tmp, send_via=(world.server.url,), rpc_concurrency=rpc_concurrency) as venue:
         sem = asyncio.Semaphore(concurrency)
 
         async def one(i: int) -> str:
@@ -150,8 +164,8 @@ async def bench_loop(world, tmp: Path, n: int, concurrency: int) -> dict:
         dt = time.perf_counter() - t0
         await venue.reconcile()
     filled = outcomes.count("filled")
-    return {"bench": "live_loop", "n": n, "concurrency": concurrency, "seconds": dt, "per_s": filled / dt,
-            "landed": filled, "reconciled": True}
+    return {"bench": "live_loop", "n": n, "concurrency": concurrency, "rpc_concurrency": rpc_concurrency,
+            "seconds": dt, "per_s": filled / dt, "landed": filled, "reconciled": True}
 
 
 def main() -> None:
@@ -163,12 +177,12 @@ def main() -> None:
     try:
         sign = asyncio.run(bench_sign(world, tmp, args.n_sign))
         send = asyncio.run(bench_send(world, tmp, args.n_send, args.concurrency))
-        loop = asyncio.run(bench_loop(world, tmp, args.n_loop, args.concurrency))
+        loop = asyncio.run(bench_loop(world, tmp, args.n_loop, args.concurrency, args.rpc_concurrency))
     finally:
         world.server.stop()
     rows = [sign, *send, loop]
     print_table(rows, ["bench", "n", "concurrency", "batch", "p50_ms", "p95_ms", "p99_ms", "max_ms", "per_s",
-                       "landed"])
+                       "landed", "client"])
     print(f"load average during the run: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
     write_json("bench_live", {"results": rows, "goals": {"sign_p99_ms": 5.0, "send_per_s": 1_000},
                               **environment()}, args.json)

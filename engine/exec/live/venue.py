@@ -3,8 +3,9 @@
 One order goes through these steps (`LiveVenue.submit`); every step is journaled:
 
 1. **Resolve** the kernel's intent (an ``ORDER_DT`` row: pool id, side, amount) against the
-   `PoolRoute` of its pool, and read the pool's accounts (``getAccountInfo``) and a blockhash
-   (``getLatestBlockhash``) concurrently.
+   `PoolRoute` of its pool, and read the pool's accounts (``getMultipleAccounts``; a Whirlpool's
+   tick arrays in a second read, once its current tick is known) and a blockhash
+   (``getLatestBlockhash``, reused for ``blockhash_max_age_ms``: it stays valid for 150 blocks).
 2. **Quote** with the exact twins (`engine.exec.live.tx`): ``min_out`` (or a Pump.fun buy's
    ``max_sol_cost``) is the exact output bounded by the order's slippage.
 3. **Guards** (`engine.exec.live.guards`): kill switch, program and mint allow-lists, maximum
@@ -14,11 +15,9 @@ One order goes through these steps (`LiveVenue.submit`); every step is journaled
 5. **Simulate** (``simulateTransaction``); refuse when it fails or uses more compute units
    than the limit. In dry run (the default) the order stops here: built, simulated, journaled.
 6. **Send** (``sendTransaction``, ``skipPreflight``, ``maxRetries=0``), after the ``send``
-   journal line is on disk. Then **confirm** by ``getSignatureStatuses`` every
-   ``poll_interval_ms``, **re-sending the same signed bytes** every ``resend_interval_ms``
-   until the blockhash expires (block height past ``lastValidBlockHeight``), as Solana's
-   "Retrying transactions" guide prescribes for ``maxRetries=0``. The same bytes can land at
-   most once, so a re-send never doubles an order; an expired order is reported, never rebuilt.
+   journal line is on disk, and **confirm** (`engine.exec.live.confirm.Confirmer`: one poll loop
+   for every order in flight, re-sending the same signed bytes on schedule until the signature
+   lands or its blockhash expires; an expired order is reported, never rebuilt).
 7. **Fetch** the confirmed transaction (``getTransaction``, json, version 0) and parse it with
    `engine.feeds.solana_tx.parse_transaction`: our wallet's swap gives the fill; a failed
    transaction gives a failure with its reason and the fee paid. The wallet's balance changes
@@ -34,8 +33,10 @@ Results map onto the kernel as ``OWN_FILL`` tape rows (`LiveResult.own_fill_row`
 ``NO_FUNDS``; another on-chain failure ``NO_LIQUIDITY`` (the error is in ``reason``); an order
 refused, dry-run or expired ``CANCELLED`` (nothing paid).
 
-Raydium AMM v4, Raydium CPMM and Pump.fun curves are routed here; the Orca Whirlpool builder is
-in `builders` but the venue does not route Whirlpool orders yet (it needs tick-array reads).
+Raydium AMM v4, Raydium CPMM, Orca Whirlpool and Pump.fun curves are routed. A Whirlpool swap
+names the three tick arrays from the one holding the current tick; its quote walks their
+initialised ticks with `engine.amm.exact.clmm_exact_in` and stops at the far edge of the last
+array that exists (the program cannot go further): an order that would need more is refused.
 """
 
 from __future__ import annotations
@@ -55,14 +56,25 @@ from solders.hash import Hash
 from solders.instruction import Instruction
 from solders.pubkey import Pubkey
 
+from engine.amm.exact import (
+    MAX_SQRT_PRICE_X64,
+    MAX_TICK,
+    MIN_SQRT_PRICE_X64,
+    MIN_TICK,
+    clmm_exact_in,
+    sqrt_price_from_tick,
+)
 from engine.errors import ShoalError
 from engine.exec.live.builders import (
+    WHIRLPOOL_TICKS_PER_ARRAY,
     AmmV4Keys,
     CpmmKeys,
     PumpfunEra,
+    WhirlpoolKeys,
     associated_token_address,
     close_account,
     create_ata_idempotent,
+    orca_whirlpool_swap,
     pk,
     pumpfun_bonding_curve_address,
     pumpfun_buy,
@@ -70,17 +82,30 @@ from engine.exec.live.builders import (
     pumpfun_sell,
     raydium_amm_v4_swap_base_in,
     raydium_cpmm_swap_base_input,
+    whirlpool_tick_array_address,
+    whirlpool_tick_array_starts,
     wrap_sol,
 )
+from engine.exec.live.confirm import Confirmation, Confirmer
 from engine.exec.live.guards import GuardDecision, GuardMetrics, Guards, SendMode, WalletKey
 from engine.exec.live.journal import DecisionJournal
-from engine.exec.live.tx import assemble, cpmm_quote, curve_buy_quote, curve_sell_quote
+from engine.exec.live.sender import TxSender
+from engine.exec.live.tx import (
+    SwapQuote,
+    assemble,
+    cpmm_quote,
+    curve_buy_quote,
+    curve_sell_quote,
+    min_out_with_slippage,
+)
 from engine.feeds.programs import TOKEN_PROGRAM, WSOL_MINT
 from engine.feeds.rpc import RpcClient, RpcError
 from engine.feeds.solana_accounts import (
     decode_pumpfun_bonding_curve,
     decode_raydium_amm_v4,
     decode_raydium_cpmm,
+    decode_whirlpool,
+    decode_whirlpool_tick_array,
 )
 from engine.feeds.solana_tx import TxParseError, parse_transaction
 from engine.layout import EventKind, Side
@@ -101,14 +126,16 @@ __all__ = [
 # Custom error codes the DEX programs return when the output is below the minimum (or a buy
 # costs more than its ceiling): Raydium AMM v4 AmmError::ExceededSlippage = 30 (program/src/error.rs);
 # Raydium CPMM ErrorCode::ExceededSlippage = 6005 (programs/cp-swap/src/error.rs); Pump.fun
-# TooMuchSolRequired = 6002, TooLittleSolReceived = 6003 (idl/pump.json errors).
-SLIPPAGE_ERROR_CODES = frozenset({30, 6002, 6003, 6005})
+# TooMuchSolRequired = 6002, TooLittleSolReceived = 6003 (idl/pump.json errors); Orca Whirlpool
+# AmountOutBelowMinimum = 6036 (programs/whirlpool/src/errors.rs).
+SLIPPAGE_ERROR_CODES = frozenset({30, 6002, 6003, 6005, 6036})
 
 
 class Venue(IntEnum):
     RAYDIUM_AMM_V4 = 0
     RAYDIUM_CPMM = 1
     PUMPFUN = 2
+    ORCA_WHIRLPOOL = 3
 
 
 class ReconcileError(ShoalError):
@@ -121,7 +148,7 @@ class PoolRoute:
 
     ``base_mint`` is what a BUY receives and a SELL gives; ``quote_mint`` the other side (WSOL
     for SOL pairs: SOL is wrapped and unwrapped around the swap). Exactly one of ``amm_v4``,
-    ``cpmm`` or the Pump.fun fields applies, by ``venue``.
+    ``cpmm``, ``whirlpool`` or the Pump.fun fields applies, by ``venue``.
     """
 
     pool_id: int
@@ -131,6 +158,7 @@ class PoolRoute:
     amm_v4: AmmV4Keys | None = None
     cpmm: CpmmKeys | None = None
     cpmm_trade_fee_rate: int = 2_500  # millionths (AmmConfig.trade_fee_rate)
+    whirlpool: WhirlpoolKeys | None = None
     pump_fee_recipient: str | None = None
     pump_era: PumpfunEra = PumpfunEra.FEE_CONFIG
     pump_fee_bps: int = 95
@@ -173,6 +201,8 @@ class LiveConfig:
         Between two sends of the same signed transaction (Solana's guide: ~2 s).
     max_confirm_ms : int
         Upper bound on one order's confirmation, in case block heights stop advancing.
+    blockhash_max_age_ms : int
+        Reuse a fetched blockhash for orders decided within this long (it is valid for ~60 s).
     tip_account : str, optional
         Where ``tip_lamports`` go (a block engine's tip account).
     commitment : str
@@ -182,6 +212,7 @@ class LiveConfig:
     poll_interval_ms: int = 400
     resend_interval_ms: int = 2_000
     max_confirm_ms: int = 90_000
+    blockhash_max_age_ms: int = 1_000
     tip_account: str | None = None
     commitment: str = "confirmed"
     fetch_tries: int = 5
@@ -294,12 +325,14 @@ class LiveVenue:
     cfg : LiveConfig
     ledger : Ledger, optional
         What the kernel believes the wallet holds; None adopts the chain's balances at `start`.
+    sender : TxSender, optional
+        An open send path to every endpoint at once; default: ``sendTransaction`` through ``rpc``.
     """
 
     def __init__(self, rpc: RpcClient, wallet: WalletKey, routes: Mapping[int, PoolRoute], guards: Guards,
                  journal: DecisionJournal, *, mode: SendMode, cfg: LiveConfig | None = None,
                  ledger: Ledger | None = None, metrics: GuardMetrics | None = None,
-                 clock_ns: Callable[[], int] = time.time_ns) -> None:
+                 clock_ns: Callable[[], int] = time.time_ns, sender: TxSender | None = None) -> None:
         self.rpc = rpc
         self.wallet = wallet
         self.owner = str(wallet.pubkey)
@@ -319,6 +352,12 @@ class LiveVenue:
         self._open = asyncio.Event()
         self._open.set()
         self._alts: dict[str, AddressLookupTableAccount] = {}
+        self._hash: tuple[float, Hash, int] | None = None  # (fetched at, blockhash, last valid block height)
+        self._hash_lock = asyncio.Lock()
+        self.confirmer = Confirmer(rpc, poll_interval_ms=self.cfg.poll_interval_ms,
+                                   resend_interval_ms=self.cfg.resend_interval_ms,
+                                   max_confirm_ms=self.cfg.max_confirm_ms, commitment=self.cfg.commitment,
+                                   send=None if sender is None else sender.send, on_event=self._on_confirm_event)
 
     # ------------------------------------------------------------------ start and reconciliation
 
@@ -427,7 +466,7 @@ class LiveVenue:
             return self._refuse(intent, "refused", reason)
         t0 = time.perf_counter_ns()
         try:
-            accounts, (blockhash, last_valid) = await asyncio.gather(self._pool_accounts(route),
+            accounts, (blockhash, last_valid) = await asyncio.gather(self._pool_accounts(route, intent.side),
                                                                      self._blockhash())
             t0 = time.perf_counter_ns()  # the latency below excludes the RPC reads
             built = self.build(route, intent, accounts)
@@ -486,13 +525,14 @@ class LiveVenue:
         self.journal.write("send", order_id=oid, signature=signature, last_valid_block_height=last_valid,
                            min_out_raw=built.min_out)
         self.metrics.events["sent"] += 1
-        status = await self._confirm(oid, raw, signature, last_valid)
-        if status is None:
+        status = await self.confirmer.confirm(oid, raw, signature, last_valid)
+        if status is Confirmation.EXPIRED:
+            self._hash = None  # that blockhash is dead: the next order fetches a new one
             self.journal.write("expired", order_id=oid, signature=signature,
                                reason="blockhash expired before the transaction landed")
             return self._refuse(intent, "expired", "not landed before its blockhash expired; nothing paid",
                                 units_consumed=units, **common)
-        if status == "unknown":
+        if status is Confirmation.UNKNOWN:
             reason = (f"could not learn whether {signature} landed (RPC unavailable); trading stopped until a "
                       "reconciliation")
             self.halted = reason
@@ -504,9 +544,18 @@ class LiveVenue:
         self.metrics.count(GuardDecision(allowed, guard, reason))
         self.journal.write("guard", order_id=oid, guard=guard, allowed=allowed, reason=reason, **detail)
 
+    def _on_confirm_event(self, kind: str, oid: int, signature: str, **detail: Any) -> None:
+        self.metrics.events["resent" if kind == "resend" else kind] += 1
+        self.journal.write(kind, order_id=oid, signature=signature, **detail)
+
     async def _blockhash(self) -> tuple[Hash, int]:
-        r = await self.rpc.call("getLatestBlockhash", [{"commitment": self.cfg.commitment}])
-        return Hash.from_string(r["value"]["blockhash"]), int(r["value"]["lastValidBlockHeight"])
+        """A recent blockhash and its last valid block height, fetched at most every ``blockhash_max_age_ms``."""
+        async with self._hash_lock:  # orders arriving together share one fetch
+            now = time.monotonic()
+            if self._hash is None or now - self._hash[0] > self.cfg.blockhash_max_age_ms / 1000:
+                r = await self.rpc.call("getLatestBlockhash", [{"commitment": self.cfg.commitment}])
+                self._hash = (now, Hash.from_string(r["value"]["blockhash"]), int(r["value"]["lastValidBlockHeight"]))
+            return self._hash[1], self._hash[2]
 
     async def _lookup_tables(self, route: PoolRoute) -> list[AddressLookupTableAccount]:
         out = []
@@ -518,16 +567,30 @@ class LiveVenue:
             out.append(self._alts[key])
         return out
 
-    async def _pool_accounts(self, route: PoolRoute) -> list[bytes]:
+    async def _pool_accounts(self, route: PoolRoute, side: Side) -> list[bytes | None]:
+        """The pool's account data; for a Whirlpool, the pool then its three tick arrays (None where absent)."""
         if route.venue is Venue.RAYDIUM_AMM_V4:
             keys = [route.amm_v4.amm, route.amm_v4.coin_vault, route.amm_v4.pc_vault]
         elif route.venue is Venue.RAYDIUM_CPMM:
             keys = [route.cpmm.pool_state, route.cpmm.token_0_vault, route.cpmm.token_1_vault]
+        elif route.venue is Venue.ORCA_WHIRLPOOL:
+            keys = [route.whirlpool.whirlpool]
         else:
             keys = [str(pumpfun_bonding_curve_address(route.base_mint))]
-        r = await self.rpc.call("getMultipleAccounts", [keys, {"encoding": "base64",
-                                                              "commitment": self.cfg.commitment}])
-        return [_account_data(v, f"account {k}") for k, v in zip(keys, r["value"], strict=True)]
+        out: list[bytes | None] = [_account_data(v, f"account {k}") for k, v in zip(keys, await self._accounts(keys),
+                                                                                    strict=True)]
+        if route.venue is Venue.ORCA_WHIRLPOOL:
+            pool = decode_whirlpool(out[0])
+            mint_in = route.quote_mint if side == Side.BUY else route.base_mint
+            a_to_b = mint_in == pool.token_mint_a
+            arrays = _tick_array_keys(route.whirlpool, pool.tick_current_index, a_to_b)
+            out += [None if v is None else base64.b64decode(v["data"][0]) for v in await self._accounts(arrays)]
+        return out
+
+    async def _accounts(self, keys: list[str]) -> list[dict | None]:
+        r = await self.rpc.call("getMultipleAccounts",
+                                [keys, {"encoding": "base64", "commitment": self.cfg.commitment}])
+        return r["value"]
 
     # ------------------------------------------------------------------ building (no I/O)
 
@@ -557,8 +620,10 @@ class LiveVenue:
             return _Built([pumpfun_sell(keys, intent.amount_in_raw, q.min_out)], (route.base_mint,), q.min_out,
                           q.expected_out, q.expected_out)
 
-        vault_a, vault_b = _token_amount(accounts[1]), _token_amount(accounts[2])
-        if route.venue is Venue.RAYDIUM_AMM_V4:
+        if route.venue is Venue.ORCA_WHIRLPOOL:
+            swap, q = _whirlpool_swap(route, intent, accounts, owner, mint_in)
+        elif route.venue is Venue.RAYDIUM_AMM_V4:
+            vault_a, vault_b = _token_amount(accounts[1]), _token_amount(accounts[2])
             info = decode_raydium_amm_v4(accounts[0])
             coin, pc = info.reserves(vault_a, vault_b)
             in_is_coin = mint_in == info.coin_vault_mint
@@ -573,7 +638,7 @@ class LiveVenue:
                                                intent.amount_in_raw, q.min_out)
         else:
             pool = decode_raydium_cpmm(accounts[0])
-            r0, r1 = pool.reserves(vault_a, vault_b)
+            r0, r1 = pool.reserves(_token_amount(accounts[1]), _token_amount(accounts[2]))
             zero_for_one = mint_in == pool.token_0_mint
             r_in, r_out = (r0, r1) if zero_for_one else (r1, r0)
             q = cpmm_quote(intent.amount_in_raw, r_in, r_out, route.cpmm_trade_fee_rate, 1_000_000,
@@ -592,39 +657,7 @@ class LiveVenue:
         return _Built(ixs, tuple(m for m in (mint_in, mint_out) if m != WSOL_MINT), q.min_out, q.expected_out,
                       notional)
 
-    # ------------------------------------------------------------------ confirmation
-
-    async def _confirm(self, oid: int, raw: str, signature: str, last_valid: int) -> str | None:
-        """Return "landed" once the signature is confirmed, None when its blockhash expired, "unknown" if no RPC."""
-        send_params = [raw, {"encoding": "base64", "skipPreflight": True, "maxRetries": 0}]
-        poll_s = self.cfg.poll_interval_ms / 1000
-        t_start = time.monotonic()
-        last_send = -1e9
-        n_sends = 0
-        while time.monotonic() - t_start < self.cfg.max_confirm_ms / 1000:
-            now = time.monotonic()
-            try:
-                if now - last_send >= self.cfg.resend_interval_ms / 1000:
-                    await self.rpc.call("sendTransaction", send_params)
-                    last_send = now
-                    n_sends += 1
-                    if n_sends > 1:
-                        self.metrics.events["resent"] += 1
-                        self.journal.write("resend", order_id=oid, signature=signature, n_sends=n_sends)
-                st = (await self.rpc.call("getSignatureStatuses", [[signature]]))["value"][0]
-                if st is not None and (st.get("err") is not None
-                                       or st.get("confirmationStatus") in ("confirmed", "finalized")):
-                    return "landed"
-                height = await self.rpc.call("getBlockHeight", [{"commitment": self.cfg.commitment}])
-                if height > last_valid:  # one last look, then it can never land
-                    st = (await self.rpc.call("getSignatureStatuses",
-                                              [[signature], {"searchTransactionHistory": True}]))["value"][0]
-                    return "landed" if st is not None else None
-            except RpcError as e:  # the order may have landed: keep asking within the time bound
-                self.metrics.events["rpc_error"] += 1
-                self.journal.write("rpc_error", order_id=oid, signature=signature, reason=str(e))
-            await asyncio.sleep(poll_s)
-        return "unknown"
+    # ------------------------------------------------------------------ settlement
 
     async def _settle(self, intent: LiveIntent, route: PoolRoute, signature: str, built: _Built, units: int,
                       sign_ns: int) -> LiveResult:
@@ -676,6 +709,58 @@ class LiveVenue:
                            fee_lamports=parsed.fee_lamports, mint_in=swap.mint_in, mint_out=swap.mint_out)
         return LiveResult(outcome="filled", fill_status=FillStatus.FILLED, reason="filled",
                           amount_in_raw=swap.amount_in, amount_out_raw=swap.amount_out, **base)
+
+
+def _tick_array_keys(keys: WhirlpoolKeys, tick_current: int, a_to_b: bool) -> list[str]:
+    return [str(whirlpool_tick_array_address(keys.whirlpool, start))
+            for start in whirlpool_tick_array_starts(tick_current, keys.tick_spacing, a_to_b)]
+
+
+def _whirlpool_swap(route: PoolRoute, intent: LiveIntent, accounts: Sequence[bytes | None], owner: Pubkey,
+                    mint_in: str) -> tuple[Instruction, SwapQuote]:
+    """Quote an exact-in Whirlpool swap over the tick arrays that exist and build its instruction.
+
+    The quote (and the instruction's price limit) stops at the far edge of the last array in the
+    sequence that exists; an amount that would need more is refused rather than left to fail.
+    """
+    keys = route.whirlpool
+    pool = decode_whirlpool(accounts[0])
+    a_to_b = mint_in == pool.token_mint_a
+    if not a_to_b and mint_in != pool.token_mint_b:
+        msg = f"mint {mint_in} is neither side of Whirlpool {keys.whirlpool}"
+        raise ShoalError(msg)
+    names = _tick_array_keys(keys, pool.tick_current_index, a_to_b)
+    present = [k for k, data in zip(names, accounts[1:], strict=True) if data is not None]
+    if not present or accounts[1] is None:
+        msg = (f"the tick array holding Whirlpool {keys.whirlpool}'s current tick {pool.tick_current_index} does not "
+               "exist; nothing can be swapped there")
+        raise ShoalError(msg)
+    n_present = next((i for i, data in enumerate(accounts[1:]) if data is None), 3)
+    span = keys.tick_spacing * WHIRLPOOL_TICKS_PER_ARRAY
+    ticks: list[tuple[int, int]] = []
+    starts = []
+    for data in accounts[1:1 + n_present]:
+        arr = decode_whirlpool_tick_array(data)
+        starts.append(arr.start_tick_index)
+        ticks += [(t.tick_index(arr.start_tick_index, keys.tick_spacing), t.liquidity_net) for t in arr.initialized()]
+        ticks += [(max(arr.start_tick_index, MIN_TICK), 0),  # the program stops at each array's edges
+                  (min(arr.start_tick_index + span, MAX_TICK), 0)]
+    edge = max(starts[-1], MIN_TICK) if a_to_b else min(starts[-1] + span, MAX_TICK)
+    limit = max(sqrt_price_from_tick(edge), MIN_SQRT_PRICE_X64) if a_to_b else \
+        min(sqrt_price_from_tick(edge), MAX_SQRT_PRICE_X64)
+    quote = clmm_exact_in(intent.amount_in_raw, a_to_b, pool.sqrt_price_x64, pool.tick_current_index,
+                          pool.liquidity, pool.fee_rate, ticks, sqrt_price_limit_x64=limit)
+    if quote.amount_in < intent.amount_in_raw:
+        msg = (f"{intent.amount_in_raw:,} in would walk past the {n_present} tick array(s) of Whirlpool "
+               f"{keys.whirlpool} (only {quote.amount_in:,} fit); Hint: trade less at once")
+        raise ShoalError(msg)
+    min_out = min_out_with_slippage(quote.amount_out, intent.slippage_bps)
+    arrays = [*present, *[present[-1]] * (3 - len(present))]  # the SDK repeats the last one
+    ix = orca_whirlpool_swap(keys, owner, associated_token_address(owner, pool.token_mint_a),
+                             associated_token_address(owner, pool.token_mint_b), arrays, amount=intent.amount_in_raw,
+                             other_amount_threshold=min_out, sqrt_price_limit_x64=limit,
+                             amount_specified_is_input=True, a_to_b=a_to_b)
+    return ix, SwapQuote(intent.amount_in_raw, quote.amount_out, min_out)
 
 
 def _failure_status(err: Any) -> FillStatus:

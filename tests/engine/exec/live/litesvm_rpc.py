@@ -9,12 +9,16 @@ token balances with owners, loaded addresses, logs, compute units).
 
 **What runs where.** Everything but the DEX instruction is LiteSVM's: compute budget, System
 transfers (tips, wrapping), SPL Token (SyncNative, CloseAccount, transfers), ATA creation,
-fees. The Raydium AMM v4, Raydium CPMM and Pump.fun program binaries are not available here,
-so the server **settles their swap instructions with the exact twins** of
-``engine.amm.exact`` (`cpmm_exact_in`, `curve_buy_cost`, `curve_sell_proceeds`) and writes
-the resulting token amounts and lamports into LiteSVM's accounts, failing with the program's
-custom error code when the output is below the minimum (AMM v4: 30, CPMM: 6005, Pump.fun: 6002
-/ 6003). A transaction with such an instruction runs as LiteSVM segments around the settled
+fees. The Raydium AMM v4, Raydium CPMM, Orca Whirlpool and Pump.fun program binaries are not
+available here, so the server **settles their swap instructions with the exact twins** of
+``engine.amm.exact`` (`cpmm_exact_in`, `clmm_exact_in` over the tick arrays the instruction
+names, `curve_buy_cost`, `curve_sell_proceeds`) and writes the resulting token amounts and
+lamports (and a Whirlpool's new price, tick and liquidity) into LiteSVM's accounts, failing with
+the program's custom error code when the output is below the minimum (AMM v4: 30, CPMM: 6005,
+Whirlpool: 6036, Pump.fun: 6002 / 6003). The accounts a route is read from are written in their
+programs' layouts: ``AmmInfo`` and its OpenBook market, CPMM ``PoolState`` and ``AmmConfig``, the
+``Whirlpool`` and its fixed tick arrays, Pump.fun's ``Global`` and bonding curves. A
+transaction with such an instruction runs as LiteSVM segments around the settled
 swap (signatures verified by the server, then sigverify off for the segments); the fee is
 what the chain charges (5,000 lamports per signature plus ``ceil(price * limit / 1e6)``), the
 extra base fees of later segments are refunded, and a failure anywhere restores every account
@@ -56,10 +60,26 @@ from solders.pubkey import Pubkey
 from solders.signature import Signature
 from solders.transaction import VersionedTransaction
 
-from engine.amm.exact import cpmm_exact_in, curve_buy_cost, curve_sell_proceeds
-from engine.exec.live.builders import associated_token_address, pumpfun_bonding_curve_address
+from engine.amm.exact import (
+    MAX_TICK,
+    MIN_TICK,
+    clmm_exact_in,
+    cpmm_exact_in,
+    curve_buy_cost,
+    curve_sell_proceeds,
+    sqrt_price_from_tick,
+)
+from engine.exec.live.builders import (
+    PUMPFUN_GLOBAL,
+    SERUM_PROGRAM,
+    WHIRLPOOL_TICKS_PER_ARRAY,
+    associated_token_address,
+    pumpfun_bonding_curve_address,
+    whirlpool_tick_array_address,
+)
 from engine.feeds.programs import (
     COMPUTE_BUDGET_PROGRAM,
+    ORCA_WHIRLPOOL,
     PUMPFUN,
     RAYDIUM_AMM_V4,
     RAYDIUM_CPMM,
@@ -69,16 +89,25 @@ from engine.feeds.programs import (
 )
 from engine.feeds.solana_accounts import (
     DISC_BONDING_CURVE,
+    DISC_POOL_STATE,
+    DISC_WHIRLPOOL,
+    DISC_WHIRLPOOL_TICK_ARRAY,
     decode_pumpfun_bonding_curve,
     decode_raydium_amm_v4,
+    decode_raydium_cpmm,
+    decode_whirlpool,
+    decode_whirlpool_tick_array,
 )
 
 TOKEN = Pubkey.from_string(TOKEN_PROGRAM)
 SYSTEM = Pubkey.from_string("11111111111111111111111111111111")
-DEX_UNITS = {RAYDIUM_AMM_V4: 30_000, RAYDIUM_CPMM: 40_000, PUMPFUN: 35_000}
+DEX_UNITS = {RAYDIUM_AMM_V4: 30_000, RAYDIUM_CPMM: 40_000, PUMPFUN: 35_000, ORCA_WHIRLPOOL: 60_000}
 _B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 _BUY, _SELL = anchor_discriminator("buy"), anchor_discriminator("sell")
 _CPMM_SWAP = anchor_discriminator("swap_base_input")
+_WHIRLPOOL_SWAP = anchor_discriminator("swap")
+_DISC_AMM_CONFIG = anchor_discriminator("AmmConfig", "account")
+_DISC_GLOBAL = anchor_discriminator("Global", "account")
 
 
 def b58encode(data: bytes) -> str:
@@ -112,13 +141,76 @@ def amm_v4_data(*, coin_vault: Pubkey, pc_vault: Pubkey, coin_mint: Pubkey, pc_m
     struct.pack_into("<16Q", data, 0, 6, 254, 0, 0, 6, 9, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0)  # status 6 = swap only
     struct.pack_into("<8Q", data, 128, 0, 0, 25, 10_000, 0, 0, fee_num, fee_den)
     for off, key in ((336, coin_vault), (368, pc_vault), (400, coin_mint), (432, pc_mint), (496, open_orders),
-                     (528, market), (592, target_orders)):
+                     (528, market), (560, Pubkey.from_string(SERUM_PROGRAM)), (592, target_orders)):
         data[off:off + 32] = bytes(key)
+    return bytes(data)
+
+
+def openbook_market_data(market: Pubkey, nonce: int, *, coin_mint: Pubkey, pc_mint: Pubkey, coin_vault: Pubkey,
+                         pc_vault: Pubkey, event_queue: Pubkey, bids: Pubkey, asks: Pubkey) -> bytes:
+    """serum-dex ``MarketState`` between its ``serum`` head and ``padding`` tail (388 bytes)."""
+    body = bytearray(376)
+    struct.pack_into("<Q", body, 0, 3)  # Initialized | Market
+    struct.pack_into("<Q", body, 40, nonce)
+    for off, key in ((8, market), (48, coin_mint), (80, pc_mint), (112, coin_vault), (160, pc_vault),
+                     (248, event_queue), (280, bids), (312, asks)):
+        body[off:off + 32] = bytes(key)
+    return b"serum" + bytes(body) + b"padding"
+
+
+def cpmm_pool_data(*, amm_config: Pubkey, vault_0: Pubkey, vault_1: Pubkey, mint_0: Pubkey, mint_1: Pubkey,
+                   observation: Pubkey, decimals: tuple[int, int] = (9, 6)) -> bytes:
+    """Raydium CPMM ``PoolState`` (637 bytes), no fees owed."""
+    data = bytearray(637)
+    data[:8] = DISC_POOL_STATE
+    token = bytes(TOKEN)
+    for off, key in ((8, bytes(amm_config)), (72, bytes(vault_0)), (104, bytes(vault_1)), (168, bytes(mint_0)),
+                     (200, bytes(mint_1)), (232, token), (264, token), (296, bytes(observation))):
+        data[off:off + 32] = key
+    struct.pack_into("<5B", data, 328, 255, 0, 9, *decimals)
+    return bytes(data)
+
+
+def whirlpool_data(*, tick_spacing: int, fee_rate: int, liquidity: int, sqrt_price_x64: int, tick: int,
+                   mint_a: Pubkey, vault_a: Pubkey, mint_b: Pubkey, vault_b: Pubkey) -> bytes:
+    """Orca ``Whirlpool`` (653 bytes) with the fields `decode_whirlpool` reads."""
+    data = bytearray(653)
+    data[:8] = DISC_WHIRLPOOL
+    struct.pack_into("<BHBBHH", data, 40, 255, tick_spacing, tick_spacing & 0xFF, tick_spacing >> 8, fee_rate, 300)
+    data[49:65] = liquidity.to_bytes(16, "little")
+    data[65:81] = sqrt_price_x64.to_bytes(16, "little")
+    struct.pack_into("<i", data, 81, tick)
+    for off, key in ((101, mint_a), (133, vault_a), (181, mint_b), (213, vault_b)):
+        data[off:off + 32] = bytes(key)
+    return bytes(data)
+
+
+def tick_array_data(whirlpool: Pubkey, start: int, ticks: dict[int, int]) -> bytes:
+    """A fixed Orca ``TickArray`` (9,988 bytes); ``ticks`` maps slot offset 0..87 to ``liquidity_net``."""
+    data = bytearray(9988)
+    data[:8] = DISC_WHIRLPOOL_TICK_ARRAY
+    struct.pack_into("<i", data, 8, start)
+    for k, net in ticks.items():
+        o = 12 + 113 * k
+        data[o] = 1
+        data[o + 1:o + 17] = net.to_bytes(16, "little", signed=True)
+        data[o + 17:o + 33] = abs(net).to_bytes(16, "little")
+    data[9956:9988] = bytes(whirlpool)
     return bytes(data)
 
 
 def curve_data(vt: int, vs: int, rt: int, rs: int, supply: int, creator: Pubkey) -> bytes:
     return DISC_BONDING_CURVE + struct.pack("<5QB", vt, vs, rt, rs, supply, 0) + bytes(creator) + bytes(150 - 81)
+
+
+def _program_address(market: Pubkey, nonce: int, program: Pubkey) -> Pubkey | None:
+    """The vault signer ``create_program_address([market, nonce])``, or None when that nonce gives none."""
+    try:
+        return Pubkey.create_program_address([bytes(market), nonce.to_bytes(8, "little")], program)
+    except Exception as e:  # solders raises PubkeyError, a class it does not export
+        if type(e).__name__ != "PubkeyError":
+            raise
+        return None
 
 
 class _DexError(Exception):
@@ -213,8 +305,8 @@ class LiteSvmRpc:
     def airdrop(self, owner: Pubkey, lamports: int) -> None:
         self.svm.set_account(owner, Account(lamports, b"", SYSTEM, False))
 
-    def add_mint(self, decimals: int = 6) -> Pubkey:
-        mint = Keypair().pubkey()
+    def add_mint(self, decimals: int = 6, address: Pubkey | None = None) -> Pubkey:
+        mint = address or Keypair().pubkey()
         self.svm.set_account(mint, Account(1_461_600, mint_data(decimals), TOKEN, False))
         return mint
 
@@ -232,10 +324,11 @@ class LiteSvmRpc:
         return ata
 
     def add_amm_v4_pool(self, base_mint: Pubkey, reserve_base: int, reserve_quote: int,
-                        quote_mint: Pubkey | None = None) -> dict[str, str]:
-        """Create an AMM v4 pool (coin = base, pc = quote, WSOL by default); return its route keys."""
+                        quote_mint: Pubkey | None = None, address: Pubkey | None = None) -> dict[str, str]:
+        """Create an AMM v4 pool (coin = base, pc = quote, WSOL by default) and its market; return its route keys."""
         quote_mint = quote_mint or Pubkey.from_string(WSOL_MINT)
-        amm, oo, market, target = (Keypair().pubkey() for _ in range(4))
+        amm = address or Keypair().pubkey()
+        oo, market, target, bids, asks, events, m_coin, m_pc = (Keypair().pubkey() for _ in range(8))
         authority = Pubkey.from_string("5Q544fKrFoe6tsEbD7S8EmxGTJYAKtTVhAW5Q5pge4j1")
         coin_vault, pc_vault = Keypair().pubkey(), Keypair().pubkey()
         self.set_token(coin_vault, base_mint, authority, reserve_base)
@@ -243,11 +336,75 @@ class LiteSvmRpc:
         data = amm_v4_data(coin_vault=coin_vault, pc_vault=pc_vault, coin_mint=base_mint, pc_mint=quote_mint,
                            open_orders=oo, market=market, target_orders=target)
         self.svm.set_account(amm, Account(6_124_800, data, Pubkey.from_string(RAYDIUM_AMM_V4), False))
+        serum = Pubkey.from_string(SERUM_PROGRAM)
+        nonce, signer = next((n, a) for n in range(256) if (a := _program_address(market, n, serum)) is not None)
+        self.svm.set_account(market, Account(3_591_360, openbook_market_data(
+            market, nonce, coin_mint=base_mint, pc_mint=quote_mint, coin_vault=m_coin, pc_vault=m_pc,
+            event_queue=events, bids=bids, asks=asks), serum, False))
         self.pools[str(amm)] = Pool("amm_v4", amm, base_mint, (coin_vault, pc_vault))
         return {"amm": str(amm), "open_orders": str(oo), "coin_vault": str(coin_vault), "pc_vault": str(pc_vault),
-                "market": str(market), "bids": str(amm), "asks": str(amm), "event_queue": str(amm),
-                "market_coin_vault": str(amm), "market_pc_vault": str(amm), "market_vault_signer": str(amm),
+                "market": str(market), "bids": str(bids), "asks": str(asks), "event_queue": str(events),
+                "market_coin_vault": str(m_coin), "market_pc_vault": str(m_pc), "market_vault_signer": str(signer),
                 "target_orders": str(target)}
+
+    def add_cpmm_pool(self, base_mint: Pubkey, reserve_base: int, reserve_quote: int, *,
+                      quote_mint: Pubkey | None = None, address: Pubkey | None = None,
+                      trade_fee_rate: int = 2_500) -> dict[str, str]:
+        """Create a Raydium CPMM pool (token 0 = quote, WSOL by default) and its config; return its route keys."""
+        quote_mint = quote_mint or Pubkey.from_string(WSOL_MINT)
+        pool = address or Keypair().pubkey()
+        config, observation, vault_0, vault_1 = (Keypair().pubkey() for _ in range(4))
+        authority = Pubkey.from_string("GpMZbSM2GgvTKHJirzeGfMFoaZ8UR2X7F4v8vHTvxFbL")
+        self.set_token(vault_0, quote_mint, authority, reserve_quote)
+        self.set_token(vault_1, base_mint, authority, reserve_base)
+        cpmm = Pubkey.from_string(RAYDIUM_CPMM)
+        self.svm.set_account(config, Account(2_000_000, _DISC_AMM_CONFIG + struct.pack("<BBHQ", 255, 0, 0,
+                                                                                       trade_fee_rate) + bytes(216),
+                                             cpmm, False))
+        self.svm.set_account(pool, Account(5_324_400, cpmm_pool_data(amm_config=config, vault_0=vault_0,
+                                                                     vault_1=vault_1, mint_0=quote_mint,
+                                                                     mint_1=base_mint, observation=observation),
+                                           cpmm, False))
+        self.pools[str(pool)] = Pool("cpmm", pool, base_mint, (vault_0, vault_1), extra={"fee": trade_fee_rate})
+        return {"pool_state": str(pool), "amm_config": str(config), "token_0_vault": str(vault_0),
+                "token_1_vault": str(vault_1), "token_0_mint": str(quote_mint), "token_1_mint": str(base_mint),
+                "observation_state": str(observation)}
+
+    def add_whirlpool(self, mint_a: Pubkey, mint_b: Pubkey, *, reserve_a: int, reserve_b: int, tick: int,
+                      liquidity: int, tick_spacing: int = 64, fee_rate: int = 3_000, width_arrays: int = 2,
+                      address: Pubkey | None = None) -> dict[str, str]:
+        """Create a Whirlpool at ``tick`` with one position of ``liquidity`` spanning ``width_arrays`` tick arrays
+        on each side (its tick arrays written, the others absent); return its route keys."""
+        pool = address or Keypair().pubkey()
+        vault_a, vault_b = Keypair().pubkey(), Keypair().pubkey()
+        self.set_token(vault_a, mint_a, pool, reserve_a)
+        self.set_token(vault_b, mint_b, pool, reserve_b)
+        program = Pubkey.from_string(ORCA_WHIRLPOOL)
+        data = whirlpool_data(tick_spacing=tick_spacing, fee_rate=fee_rate, liquidity=liquidity,
+                              sqrt_price_x64=sqrt_price_from_tick(tick), tick=tick, mint_a=mint_a, vault_a=vault_a,
+                              mint_b=mint_b, vault_b=vault_b)
+        self.svm.set_account(pool, Account(3_435_000, data, program, False))
+        span = tick_spacing * WHIRLPOOL_TICKS_PER_ARRAY
+        home = tick // span
+        lower, upper = (home - width_arrays) * span, (home + width_arrays + 1) * span - tick_spacing
+        for k in range(home - width_arrays, home + width_arrays + 1):
+            start = k * span
+            nets = {}
+            if start == lower:
+                nets[0] = liquidity
+            if start <= upper < start + span:
+                nets[(upper - start) // tick_spacing] = -liquidity
+            self.svm.set_account(whirlpool_tick_array_address(pool, start),
+                                 Account(70_407_360, tick_array_data(pool, start, nets), program, False))
+        self.pools[str(pool)] = Pool("whirlpool", pool, mint_a, (vault_a, vault_b))
+        return {"whirlpool": str(pool), "token_vault_a": str(vault_a), "token_vault_b": str(vault_b),
+                "tick_spacing": tick_spacing}
+
+    def add_pumpfun_global(self, fee_recipient: Pubkey) -> None:
+        """Write Pump.fun's ``Global`` account: its fee recipient is a pubkey at byte 41."""
+        data = _DISC_GLOBAL + b"\x01" + bytes(32) + bytes(fee_recipient) + bytes(100)
+        self.svm.set_account(Pubkey.from_string(PUMPFUN_GLOBAL), Account(2_000_000, data, Pubkey.from_string(PUMPFUN),
+                                                                         False))
 
     def add_pumpfun_curve(self, mint: Pubkey, *, vt: int, vs: int, rt: int, fee_recipient: Pubkey,
                           fee_bps: int = 100) -> Pubkey:
@@ -259,6 +416,7 @@ class LiteSvmRpc:
         abc = associated_token_address(curve, mint)
         self.set_token(abc, mint, curve, rt)
         self.airdrop(fee_recipient, 10**9)
+        self.add_pumpfun_global(fee_recipient)
         self.pools[str(curve)] = Pool("pumpfun", curve, mint, (abc,), fee_recipient, fee_bps, extra={"rent": rent})
         return curve
 
@@ -621,6 +779,12 @@ class LiteSvmRpc:
         try:
             if program == RAYDIUM_AMM_V4 and data[0] == 9:
                 self._settle_amm_v4(index, a, *struct.unpack_from("<QQ", data, 1))
+            elif program == RAYDIUM_CPMM and data[:8] == _CPMM_SWAP:
+                self._settle_cpmm(index, a, *struct.unpack_from("<QQ", data, 8))
+            elif program == ORCA_WHIRLPOOL and data[:8] == _WHIRLPOOL_SWAP:
+                amount, threshold = struct.unpack_from("<QQ", data, 8)
+                self._settle_whirlpool(index, a, amount, threshold, int.from_bytes(data[24:40], "little"),
+                                       bool(data[41]))
             elif program == PUMPFUN and data[:8] in (_BUY, _SELL):
                 self._settle_pump(index, a, data[:8] == _BUY, *struct.unpack_from("<QQ", data, 8))
             else:
@@ -654,6 +818,44 @@ class LiteSvmRpc:
             raise _DexError({"Custom": 4})  # OwnerMismatch
         self._move_tokens(index, src, vault_in, amount_in)
         self._move_tokens(index, vault_out, dst, out)
+
+    def _settle_cpmm(self, index: int, a: list[Pubkey], amount_in: int, min_out: int) -> None:
+        pool = self.pools[str(a[3])]
+        state = decode_raydium_cpmm(bytes(self.svm.get_account(pool.address).data))
+        src, dst, vault_in, vault_out = a[4], a[5], a[6], a[7]
+        r0, r1 = state.reserves(self.token_amount(Pubkey.from_string(state.token_0_vault)),
+                                self.token_amount(Pubkey.from_string(state.token_1_vault)))
+        r_in, r_out = (r0, r1) if str(vault_in) == state.token_0_vault else (r1, r0)
+        out = cpmm_exact_in(amount_in, r_in, r_out, pool.extra["fee"], 1_000_000).amount_out
+        if out < min_out:
+            raise _DexError({"Custom": 6005})  # ExceededSlippage
+        self._move_tokens(index, src, vault_in, amount_in)
+        self._move_tokens(index, vault_out, dst, out)
+
+    def _settle_whirlpool(self, index: int, a: list[Pubkey], amount: int, threshold: int, limit: int,
+                          a_to_b: bool) -> None:
+        pool = self.pools[str(a[2])]
+        acc = self.svm.get_account(pool.address)
+        w = decode_whirlpool(bytes(acc.data))
+        span = w.tick_spacing * WHIRLPOOL_TICKS_PER_ARRAY
+        ticks: list[tuple[int, int]] = []
+        for key in dict.fromkeys(a[7:10]):  # the walk is bounded by the arrays named (the last may repeat)
+            arr = decode_whirlpool_tick_array(bytes(self.svm.get_account(key).data))
+            ticks += [(t.tick_index(arr.start_tick_index, w.tick_spacing), t.liquidity_net) for t in arr.initialized()]
+            ticks += [(max(arr.start_tick_index, MIN_TICK), 0), (min(arr.start_tick_index + span, MAX_TICK), 0)]
+        q = clmm_exact_in(amount, a_to_b, w.sqrt_price_x64, w.tick_current_index, w.liquidity, w.fee_rate, ticks,
+                          sqrt_price_limit_x64=limit)
+        if q.amount_out < threshold:
+            raise _DexError({"Custom": 6036})  # AmountOutBelowMinimum
+        owner_a, vault_a, owner_b, vault_b = a[3], a[4], a[5], a[6]
+        src, vin, vout, dst = (owner_a, vault_a, vault_b, owner_b) if a_to_b else (owner_b, vault_b, vault_a, owner_a)
+        self._move_tokens(index, src, vin, q.amount_in)
+        self._move_tokens(index, vout, dst, q.amount_out)
+        data = bytearray(acc.data)
+        data[49:65] = q.liquidity.to_bytes(16, "little")
+        data[65:81] = q.sqrt_price_x64.to_bytes(16, "little")
+        struct.pack_into("<i", data, 81, q.tick)
+        self.svm.set_account(pool.address, Account(acc.lamports, bytes(data), acc.owner, False))
 
     def _settle_pump(self, index: int, a: list[Pubkey], buy: bool, amount: int, limit: int) -> None:
         pool = self.pools[str(a[3])]
