@@ -12,7 +12,7 @@ import typer
 from engine.errors import ShoalError
 from engine.store.catalog import opened
 from engine.store.lake import Lake, resolve_root
-from research import cli_paper, cli_research
+from research import cli_live, cli_paper, cli_research
 from research.cli_common import DebugOpt, JsonOpt, LakeOpt, command
 from research.cli_ingest import ingest_app
 from research.output import console, human_bytes, print_json, table
@@ -29,6 +29,9 @@ app.command("strategies")(cli_research.strategies)
 app.command("paper")(cli_paper.paper)
 app.command("runs")(cli_paper.runs)
 app.command("parity")(cli_paper.parity)
+app.command("promote")(cli_live.promote)
+app.command("promotions")(cli_live.promotions)
+app.command("live")(cli_live.live)
 
 
 
