@@ -36,5 +36,9 @@ lint: $(STAMP)
 bench: $(STAMP)
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
+# JupyterLab on notebooks/ with the project's venv as the kernel
+notebook: $(STAMP)
+	$(BIN)/jupyter lab notebooks/
+
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis
