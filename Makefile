@@ -33,8 +33,14 @@ test: $(STAMP) $(VBT_STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-bench: $(STAMP)
-	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+# every benchmark (a failing one is named, the others still run), then one summary table into the README
+bench: $(STAMP) $(VBT_STAMP)
+	@failed=""; \
+	for b in benchmarks/bench_*.py; do \
+		echo "== $$b"; $(BIN)/python $$b || failed="$$failed $$b"; \
+	done; \
+	echo "== summary"; $(BIN)/python benchmarks/summary.py --readme README.md || failed="$$failed benchmarks/summary.py"; \
+	if [ -n "$$failed" ]; then echo "failed:$$failed"; exit 1; fi
 
 # JupyterLab on notebooks/ with the project's venv as the kernel
 notebook: $(STAMP)

@@ -55,6 +55,7 @@ def print_table(rows: list[dict], columns: list[str]) -> None:
 
 def write_json(name: str, doc: dict, path: str | None = None) -> Path:
     out = Path(path) if path else RESULTS / f"{name}.json"
+    doc = {**doc, "produced_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(doc, indent=2) + "\n")
     print(f"wrote {out}")
