@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 import time
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -56,7 +55,7 @@ def generate(
         print_json(result)
         return
     rows = [(name, t["written"], t["already_present"]) for name, t in result["tables"].items()]
-    console.print(table(f"generated {days:g} day(s), {tokens} tokens, seed {seed} -> {target.root}",
+    console.print(table(f"generated {days:g} day(s), {tokens} tokens, seed {seed} -> {target.url}",
                         ["table", "rows written", "already present"], rows))
     regs = [(n, r["new"], r["changed"], r["total"]) for n, r in result["registries"].items()]
     console.print(table("registries", ["registry", "new", "changed", "entries in this market"], regs))
@@ -106,10 +105,10 @@ def lake_check(lake: LakeOpt = None, json: JsonOpt = False, debug: DebugOpt = Fa
         raise typer.Exit(1)
 
 
-def _existing_lake(path: Path | None) -> Lake:
+def _existing_lake(path: str | None) -> Lake:
     lake = Lake(resolve_root(path))
-    if not lake.root.exists():
-        msg = (f"no lake at {str(lake.root)!r}. Hint: create one with `shoal generate --lake {lake.root}`, "
+    if not lake.exists():
+        msg = (f"no lake at {lake.url!r}. Hint: create one with `shoal generate --lake {lake.url}`, "
                "or point --lake / $SHOAL_LAKE at an existing one")
         raise ShoalError(msg)
     return lake

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -12,8 +11,8 @@ import typer
 from engine.errors import ShoalError
 from research.output import err_console
 
-LakeOpt = Annotated[Path | None, typer.Option("--lake", help="Lake root (else $SHOAL_LAKE, else data/).",
-                                                show_default=False)]
+LakeOpt = Annotated[str | None, typer.Option("--lake", help="Lake root: a folder or s3://bucket/prefix (else "
+                                               "$SHOAL_LAKE, else data/).", show_default=False)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document instead of tables.")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks.")]
 

@@ -91,7 +91,7 @@ def _endpoints(rpc: list[str] | None) -> tuple[str, ...]:
 
 
 def _backfill(kind: str, address: str, since: str, rpc: list[str] | None, concurrency: int, rps: float,
-              timeout_ms: int, page_limit: int, lake: Path | None, json: bool) -> None:
+              timeout_ms: int, page_limit: int, lake: str | None, json: bool) -> None:
     from engine.feeds.backfill import BackfillConfig, backfill, parse_since
     from engine.feeds.rpc import RpcClient, RpcConfig
 

@@ -72,7 +72,7 @@ def from_lake(lake: Lake, *, start_ts_ns: int | None = None, stop_ts_ns: int | N
         msg = "no events in that time range of the lake; check --from/--to against `shoal lake info`"
         raise ConfigError(msg)
     return Dataset(tapes=lambda: lake.iter_tapes(start_ts_ns=start_ts_ns, stop_ts_ns=stop_ts_ns), market=market,
-                   source=f"lake:{lake.root}", n_events=n, first_ts_ns=t0, last_ts_ns=t1, n_slots=s1 - s0 + 1)
+                   source=f"lake:{lake.url}", n_events=n, first_ts_ns=t0, last_ts_ns=t1, n_slots=s1 - s0 + 1)
 
 
 def from_bars_file(path: Path) -> Dataset:

@@ -51,7 +51,7 @@ def generate_into_lake(lake: Lake, cfg: SyntheticConfig, *, progress: bool = Tru
     tables = {name: {"written": written[name], "already_present": present[name]}
               for name in sorted(set(written) | set(present))}
     return {
-        "lake": str(lake.root), "seed": cfg.seed, "days": cfg.days, "tokens": cfg.n_tokens,
+        "lake": lake.url, "seed": cfg.seed, "days": cfg.days, "tokens": cfg.n_tokens,
         "slots": total_slots, "first_ts_ns": cfg.start_ts_ns, "last_ts_ns": cfg.start_ts_ns + total_slots * SLOT_NS,
         "events": n_events, "tables": tables, "quarantined": dict(quarantined),
         "registries": reports,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import posixpath
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -13,8 +14,7 @@ import pyarrow.parquet as pq
 
 from engine.schema import TABLES, Reason, Tape
 from engine.store import registry
-from engine.store.atomic import TMP_PREFIX
-from engine.store.lake import QUARANTINE, Lake
+from engine.store.lake import QUARANTINE, TABLES_DIR, Lake
 
 
 def _iso(ts_ns: int | None) -> str | None:
@@ -34,7 +34,8 @@ def lake_info(lake: Lake, con: duckdb.DuckDBPyConnection) -> dict:
             pl.len().alias("rows"), pl.col("ts_ns").min().alias("t0"), pl.col("ts_ns").max().alias("t1"),
             pl.col("slot").min().alias("s0"), pl.col("slot").max().alias("s1")).collect().row(0, named=True)
         tables.append({
-            "table": name, "rows": stats["rows"], "files": len(files), "bytes": sum(f.stat().st_size for f in files),
+            "table": name, "rows": stats["rows"], "files": len(files),
+            "bytes": sum(lake.storage.size(f) for f in files),
             "first_ts": _iso(stats["t0"]), "last_ts": _iso(stats["t1"]), "first_slot": stats["s0"],
             "last_slot": stats["s1"], "days": len(lake.days(name)),
         })
@@ -46,7 +47,7 @@ def lake_info(lake: Lake, con: duckdb.DuckDBPyConnection) -> dict:
         by_reason = dict(zip(counts["reason"].to_list(), counts["len"].to_list(), strict=True))
     regs = {name: int(con.execute(f"SELECT count(*) FROM {spec.table}").fetchall()[0][0])
             for name, spec in registry.REGISTRIES.items()}
-    return {"lake": str(lake.root), "catalog": str(lake.catalog_path), "tables": tables,
+    return {"lake": lake.url, "catalog": str(lake.catalog_path), "tables": tables,
             "quarantine": quarantine, "quarantine_by_reason": by_reason, "registries": regs}
 
 
@@ -80,14 +81,17 @@ def lake_check(lake: Lake, con: duckdb.DuckDBPyConnection) -> dict:
         bad_files = []
         want = dict(spec.polars_schema())
         for f in files:
+            file_name = posixpath.basename(str(f))
             try:
-                pq.read_metadata(f)
-                got = dict(pl.read_parquet_schema(f))
+                with lake.storage.open(f) as fh:
+                    pq.read_metadata(fh)
+                    fh.seek(0)
+                    got = dict(pl.read_parquet_schema(fh))
             except (OSError, pa.ArrowException, pl.exceptions.PolarsError) as e:
-                bad_files.append(f"{f.name}: {e}")
+                bad_files.append(f"{file_name}: {e}")
                 continue
             if got != want:
-                bad_files.append(f"{f.name}: schema differs from {name}'s")
+                bad_files.append(f"{file_name}: schema differs from {name}'s")
         checks.append(Check("files_readable", name, not bad_files, len(bad_files), "; ".join(bad_files[:3])))
         if bad_files:
             continue
@@ -106,10 +110,10 @@ def lake_check(lake: Lake, con: duckdb.DuckDBPyConnection) -> dict:
         dups = df.height - df.select(key).unique().height
         detail = "" if dups == 0 else f"repeated natural key {tuple(key)}"
         checks.append(Check("keys_unique", name, dups == 0, dups, detail))
-    leftovers = list(lake.tables_dir.rglob(f"{TMP_PREFIX}*")) if lake.tables_dir.exists() else []
+    leftovers = lake.storage.leftovers(TABLES_DIR)
     checks.append(Check("no_leftover_temp_files", "*", True, len(leftovers),
                         "temp files of killed writers (invisible to readers)" if leftovers else ""))
     q_files = lake.files(QUARANTINE)
     n_q = pl.scan_parquet(q_files).select(pl.len()).collect().item() if q_files else 0
     checks.append(Check("quarantine", QUARANTINE, True, n_q, "rows kept with their reason" if n_q else ""))
-    return {"lake": str(lake.root), "ok": all(c.ok for c in checks), "checks": [c.to_dict() for c in checks]}
+    return {"lake": lake.url, "ok": all(c.ok for c in checks), "checks": [c.to_dict() for c in checks]}

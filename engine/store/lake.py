@@ -1,9 +1,10 @@
 """The lake: one partitioned Parquet table per event kind, written atomically, read with pruning.
 
 Layout: ``<root>/lake/<table>/date=YYYY-MM-DD/part-<first slot>-<id>.parquet`` (zstd), plus
-``<root>/lake/quarantine/`` for rows that failed validation. Every file is written to a temp
-name and renamed into place (`engine.store.atomic`), so readers never see half a file.
-Re-ingesting rows whose natural key is already stored changes nothing.
+``<root>/lake/quarantine/`` for rows that failed validation. The root is a folder or an
+object-store URL (``s3://bucket/prefix``); either way a file appears whole or not at all
+(`engine.store.storage`), so readers never see half a file. Re-ingesting rows whose natural
+key is already stored changes nothing.
 """
 
 from __future__ import annotations
@@ -22,13 +23,15 @@ import polars as pl
 
 from engine.layout import N_VALS
 from engine.schema import TABLE_OF_KIND, TABLES, Reason, Tape
-from engine.store.atomic import write_atomic
+from engine.store.catalog_sync import CATALOG_FILE, pull
+from engine.store.storage import ObjectStorage, is_url, local_path, open_storage
 
 QUARANTINE = "quarantine"
 QUARANTINE_SCHEMA = pl.Schema({
     "ingested_ns": pl.Int64, "source": pl.String, "table": pl.String, "reason": pl.String, "row": pl.String,
 })
 DEFAULT_LAKE = "data"
+TABLES_DIR = "lake"
 
 
 @dataclass(slots=True)
@@ -55,11 +58,10 @@ class IngestReport:
                 "n_quarantined": self.n_quarantined, "files": self.files}
 
 
-def resolve_root(path: str | os.PathLike | None) -> Path:
-    """Return the lake root: ``path``, else ``$SHOAL_LAKE``, else ``data/``."""
-    if path is not None:
-        return Path(path)
-    return Path(os.environ.get("SHOAL_LAKE") or DEFAULT_LAKE)
+def resolve_root(path: str | os.PathLike | None) -> Path | str:
+    """Return the lake root: ``path``, else ``$SHOAL_LAKE``, else ``data/``; a URL stays a string."""
+    root = os.fspath(path) if path is not None else os.environ.get("SHOAL_LAKE") or DEFAULT_LAKE
+    return root if is_url(root) else local_path(root)
 
 
 def day_of(ts_ns: int) -> str:
@@ -67,21 +69,37 @@ def day_of(ts_ns: int) -> str:
 
 
 class Lake:
-    """Partitioned Parquet tables under one root folder.
+    """Partitioned Parquet tables under one root folder or object-store URL.
 
     Parameters
     ----------
-    root : path
-        The lake root; Parquet goes to ``root/lake``, the DuckDB catalog to ``root/shoal.duckdb``.
+    root : path or URL
+        The lake root; Parquet goes to ``root/lake``. A folder also holds the DuckDB catalog
+        (``root/shoal.duckdb``), runs and reports; a URL (``s3://bucket/prefix``) keeps them in
+        a local folder, `root`, and a copy of the catalog at ``<url>/shoal.duckdb``.
     """
 
     def __init__(self, root: str | os.PathLike) -> None:
-        self.root = Path(root)
-        self.tables_dir = self.root / "lake"
-        self.catalog_path = self.root / "shoal.duckdb"
+        self.storage = open_storage(root)
+        self.url = self.storage.url  # where the tables are: a folder path or a URL
+        self.root = self.storage.local_root  # local folder of the catalog, runs and reports
+        self._catalog_pulled = False
 
     def __repr__(self) -> str:
-        return f"Lake({str(self.root)!r})"
+        return f"Lake({self.url!r})"
+
+    @property
+    def catalog_path(self) -> Path:
+        """The local DuckDB catalog; a remote lake's is first brought up to date from its bucket (once)."""
+        path = self.root / CATALOG_FILE
+        if isinstance(self.storage, ObjectStorage) and not self._catalog_pulled:
+            pull(self.storage, path)
+            self._catalog_pulled = True
+        return path
+
+    def exists(self) -> bool:
+        """True when the root folder, or any object under the URL, exists."""
+        return self.storage.exists()
 
     # -- writing --------------------------------------------------------------------------------
 
@@ -145,8 +163,8 @@ class Lake:
         if rows.height == 0:
             return
         day = day_of(int(rows["ingested_ns"][0]))
-        path = self.tables_dir / QUARANTINE / f"date={day}" / f"part-{time.time_ns()}-{uuid.uuid4().hex[:8]}.parquet"
-        write_atomic(path, lambda tmp: rows.write_parquet(tmp, compression="zstd"))
+        path = f"{TABLES_DIR}/{QUARANTINE}/date={day}/part-{time.time_ns()}-{uuid.uuid4().hex[:8]}.parquet"
+        self.storage.write(path, lambda out: rows.write_parquet(out, compression="zstd"))
 
     def quarantine_payload(self, *, source: str, table: str, reason: Reason | str, payload: str) -> None:
         """Quarantine input that never became a row (a malformed file, an unparsable message)."""
@@ -169,8 +187,8 @@ class Lake:
             if part.height == 0:
                 continue
             first_slot = int(part["slot"][0])
-            path = self.tables_dir / name / f"date={day}" / f"part-{first_slot:012d}-{uuid.uuid4().hex[:8]}.parquet"
-            write_atomic(path, lambda tmp, p=part: p.write_parquet(tmp, compression="zstd", statistics=True))
+            path = f"{TABLES_DIR}/{name}/date={day}/part-{first_slot:012d}-{uuid.uuid4().hex[:8]}.parquet"
+            self.storage.write(path, lambda out, p=part: p.write_parquet(out, compression="zstd", statistics=True))
             written += part.height
             files += 1
         return written, present, files
@@ -179,20 +197,14 @@ class Lake:
 
     def table_names(self) -> list[str]:
         """Return the tables that have at least one file, in `TABLES` order, then quarantine."""
-        names = [*TABLES, QUARANTINE]
-        return [n for n in names if (self.tables_dir / n).is_dir() and any((self.tables_dir / n).rglob("*.parquet"))]
+        return [n for n in [*TABLES, QUARANTINE] if self.storage.has_files(f"{TABLES_DIR}/{n}")]
 
-    def files(self, table: str, first_day: str | None = None, last_day: str | None = None) -> list[Path]:
-        """Return the committed Parquet files of ``table`` whose day lies in [first_day, last_day]."""
-        folder = self.tables_dir / table
-        if not folder.is_dir():
-            return []
-        out = []
-        for part in sorted(folder.glob("date=*")):
-            day = part.name.removeprefix("date=")
-            if (first_day is None or day >= first_day) and (last_day is None or day <= last_day):
-                out.extend(sorted(part.glob("*.parquet")))
-        return out
+    def files(self, table: str, first_day: str | None = None, last_day: str | None = None) -> list[Path] | list[str]:
+        """Return the committed Parquet files of ``table`` whose day lies in [first_day, last_day].
+
+        Paths for a local lake, URLs for a remote one; polars reads both.
+        """
+        return self.storage.files(f"{TABLES_DIR}/{table}", first_day, last_day)
 
     def scan(self, table: str, *, start_ts_ns: int | None = None, stop_ts_ns: int | None = None) -> pl.LazyFrame:
         """Return a lazy scan of ``table`` limited to the days that [start, stop) touches.
@@ -256,8 +268,7 @@ class Lake:
                 yield self.read_tape(start_ts_ns=lo, stop_ts_ns=hi, tables=names)
 
     def days(self, table: str) -> list[str]:
-        folder = self.tables_dir / table
-        return sorted(p.name.removeprefix("date=") for p in folder.glob("date=*")) if folder.is_dir() else []
+        return self.storage.days(f"{TABLES_DIR}/{table}")
 
 
 def _date_expr() -> pl.Expr:
