@@ -94,6 +94,14 @@ class Market:
         if pools.height and pools["pool_id"].to_list() != list(range(pools.height)):
             msg = "pool ids must be dense from 0 (registry order); re-read the pools registry"
             raise ConfigError(msg)
+        unknown = pools.filter(pl.col("pool_kind").is_null() | pl.col("fee_num").is_null() | pl.col("fee_den").is_null()
+                               | pl.col("fee_num").is_nan() | pl.col("fee_den").is_nan())["pool_id"]
+        if unknown.len():
+            msg = (f"{unknown.len()} pool(s) have no pool kind or fee in the registry (first ids: "
+                   f"{unknown.head(5).to_list()}): the market would price them wrongly. Hint: pools seen only in "
+                   "parsed transactions carry neither; land their accounts with `shoal ingest pool ADDRESS`, or "
+                   "fill pool_kind/fee_num/fee_den before building the Market")
+            raise ConfigError(msg)
         cash = tokens.filter(pl.col("mint") == cash_mint)["token_id"]
         if cash.len() != 1:
             msg = f"the cash mint {cash_mint} is not in the tokens registry; add it or pass cash_mint"
