@@ -20,6 +20,13 @@ constants below (``vals[i, SWAP_AMOUNT_IN]``), never with bare numbers.
 | OUTCOME_TRADE | market     | trader     | outcome 0/1 | Side      | 0           | shares, price                      |
 | RESOLUTION    | market     | -1         | -1          | -1        | 0           | payout of outcome 1 (0 or 1)       |
 | OWN_FILL      | pool       | our wallet | base mint   | Side      | fill status | amount_in, amount_out, fee_lamports|
+|               |            | (-1: none) |             |           |             | order_id, tip_lamports             |
+
+An OWN_FILL row reports what became of one of our orders on a live venue: ``order_id`` is the
+kernel's id of the order it settles (a float64 holds every id exactly), the amounts are what
+the swap itself took and gave (tips and fees apart), ``fee_lamports`` the network fee (base plus
+priority) and ``tip_lamports`` the bundle tip paid. A failed order reports zero amounts and the
+fee it paid; one that never landed (refused, expired) reports ``FillStatus.CANCELLED`` and zeros.
 
 Unused values are 0.0. Pool states by pool kind (the pool registry says which): constant product keeps base and
 quote reserves; a bonding curve keeps virtual token and virtual SOL reserves in
@@ -108,6 +115,8 @@ RESOLUTION_PAYOUT = 0
 FILL_AMOUNT_IN = 0
 FILL_AMOUNT_OUT = 1
 FILL_FEE_LAMPORTS = 2
+FILL_ORDER_ID = 3
+FILL_TIP_LAMPORTS = 4
 
 # The integer columns of a tape, in order, with their dtypes.
 INT_COLUMNS: dict[str, np.dtype] = {

@@ -170,8 +170,8 @@ TABLES: dict[str, TableSpec] = {
             "own_fills", EventKind.OWN_FILL,
             ints={"pool_id": "pool_id", "wallet_id": "wallet_id", "mint_id": "mint_id", "side": "side",
                   "status": "flags"},
-            vals={"amount_in_raw": 0, "amount_out_raw": 1, "fee_lamports": 2},
-            int_vals=("amount_in_raw", "amount_out_raw", "fee_lamports"),
+            vals={"amount_in_raw": 0, "amount_out_raw": 1, "fee_lamports": 2, "order_id": 3, "tip_lamports": 4},
+            int_vals=("amount_in_raw", "amount_out_raw", "fee_lamports", "order_id", "tip_lamports"),
             key=("slot", "signature", "ix"), extra=_SIG,
         ),
     )

@@ -11,6 +11,8 @@ from engine.layout import (
     BAR_LOW,
     BAR_OPEN,
     BAR_VOLUME,
+    FILL_ORDER_ID,
+    FILL_TIP_LAMPORTS,
     N_VALS,
     EventKind,
     PoolKind,
@@ -59,6 +61,11 @@ def validate_rows_nb(slot, seq, kind, pool_id, wallet_id, mint_id, side, vals, n
             elif k == EventKind.SWAP or k == EventKind.OWN_FILL or k == EventKind.OUTCOME_TRADE:
                 if v[0] < 0.0 or v[1] < 0.0 or v[2] < 0.0:
                     r = NEGATIVE_AMOUNT
+                elif k == EventKind.OWN_FILL:
+                    if v[FILL_TIP_LAMPORTS] < 0.0:
+                        r = NEGATIVE_AMOUNT
+                    elif v[FILL_ORDER_ID] < 0.0 or v[FILL_ORDER_ID] != np.floor(v[FILL_ORDER_ID]):
+                        r = UNKNOWN_ID  # the order it settles: an id is a whole number >= 0
             elif k == EventKind.BAR:
                 lo = v[BAR_LOW]
                 hi = v[BAR_HIGH]

@@ -59,7 +59,9 @@ def submit_outcome_nb(tp, i, ctx, market, outcome, side, amount, min_out, fee_ra
 
 @njit(cache=True, inline="always")
 def cancel_order_nb(ctx, order_id):
-    """Cancel a pending order; return True when it was still pending."""
+    """Cancel a pending order; return True when it was still pending (never with external fills: it may be sent)."""
+    if ctx.cfg["external_fills"] == 1:
+        return False
     return cancel_nb(ctx.pending, ctx.acc, order_id)
 
 

@@ -22,6 +22,8 @@ CFG_DT = np.dtype([
     ("base_fee_lamports", np.float64), ("cu_per_hop", np.float64, (3,)), ("cu_overhead", np.float64),
     ("min_tip_lamports", np.float64), ("share_value", np.float64), ("init_cash", np.float64), ("cash_asset", np.int32),
     ("mark_every_slots", np.int64), ("equity_every_slots", np.int64), ("keep_fills", np.int8),
+    ("external_fills", np.int8),
+    ("row_base", np.int64),  # set by the runner: a shard of a grid keys its draws by global row ids
 ], align=True)
 
 
@@ -66,6 +68,13 @@ class SimConfig:
         How often equity is marked for drawdown and time-in-market (1 = every slot).
     equity_every_slots : int
         Sample interval of the stored equity curve; 0 stores none.
+    fills : {"model", "external"}
+        Who lands our orders. ``model``: the fill model above (backtests, paper). ``external``
+        (live trading): an order stays pending until an ``OWN_FILL`` event with its order id
+        reports what the venue did, and is booked exactly as reported (amounts, fee, tip; a
+        failure pays its fee and moves nothing else); nothing is landed by latency or quotes,
+        and a pending order cannot be cancelled (it may already be on its way). Kernel-fired
+        stop and take exits on BAR instruments still fill at their level: bars have no live venue.
     """
 
     seed: int = 0
@@ -86,8 +95,12 @@ class SimConfig:
     cash_asset: int = 0
     mark_every_slots: int = 1
     equity_every_slots: int = 0
+    fills: str = "model"
 
     def __post_init__(self) -> None:
+        if self.fills not in ("model", "external"):
+            msg = f"fills must be 'model' or 'external' (a live venue reports them), was {self.fills!r}"
+            raise ConfigError(msg)
         if self.impact not in ("none", "counterfactual"):
             msg = f"impact must be 'none' or 'counterfactual', was {self.impact!r}"
             raise ConfigError(msg)
@@ -148,4 +161,5 @@ class SimConfig:
             rec[name] = getattr(self, name)
         rec["cu_per_hop"] = self.cu_per_hop
         rec["keep_fills"] = 1  # the runner clears it for sweeps that keep no fills (Capacity.max_fills=0)
+        rec["external_fills"] = self.fills == "external"
         return rec

@@ -16,10 +16,22 @@ from collections import namedtuple
 import numpy as np
 from numba import njit
 
-from engine.layout import BAR_HIGH, BAR_LOW, BAR_OPEN, RESOLUTION_PAYOUT, EventKind, Side
+from engine.layout import (
+    BAR_HIGH,
+    BAR_LOW,
+    BAR_OPEN,
+    FILL_AMOUNT_IN,
+    FILL_AMOUNT_OUT,
+    FILL_FEE_LAMPORTS,
+    FILL_ORDER_ID,
+    FILL_TIP_LAMPORTS,
+    RESOLUTION_PAYOUT,
+    EventKind,
+    Side,
+)
 from engine.sim.ledger_nb import convert_nb, equity_nb
 from engine.sim.market_nb import asset_of_instrument_nb, asset_of_outcome_nb
-from engine.sim.orders_nb import execute_nb, land_due_nb, submit_nb
+from engine.sim.orders_nb import execute_nb, land_due_nb, settle_reported_nb, submit_nb
 from engine.sim.records import (
     ACC_CASH,
     ACC_LAST_EQUITY,
@@ -79,11 +91,27 @@ def track_drawdown_nb(acc, eq, slot):
 
 
 @njit(cache=True)
-def land_and_settle_nb(tp, i, ctx, bar_instrument):
-    """Land due orders before event ``i`` (BAR orders waiting for this bar's open fill at it)."""
+def land_and_settle_nb(tp, i, ctx, bar_instrument, before_event):
+    """Land due orders before event ``i`` (BAR orders waiting for this bar's open fill at it).
+
+    With external fills nothing comes due by time: an OWN_FILL event settles the order it names,
+    once, before the event (``before_event``; the loop calls this again after the strategy).
+    """
+    if ctx.cfg["external_fills"] == 1:
+        if before_event and tp.kind[i] == EventKind.OWN_FILL:
+            return own_fill_nb(tp, i, ctx)
+        return Status.OK
     if bar_instrument >= 0:
         ctx.dyn.bar[bar_instrument, BAR_OPEN] = tp.vals[i, BAR_OPEN]
     return land_due_nb(ctx, tp.slot[i], tp.ts_ns[i], bar_instrument)
+
+
+@njit(cache=True)
+def own_fill_nb(tp, i, ctx):
+    """Settle the order OWN_FILL event ``i`` names with what the venue reported."""
+    return settle_reported_nb(ctx, np.int64(tp.vals[i, FILL_ORDER_ID]), tp.slot[i], tp.ts_ns[i], tp.flags[i],
+                              tp.vals[i, FILL_AMOUNT_IN], tp.vals[i, FILL_AMOUNT_OUT], tp.vals[i, FILL_FEE_LAMPORTS],
+                              tp.vals[i, FILL_TIP_LAMPORTS])
 
 
 @njit(cache=True)

@@ -58,7 +58,7 @@ Ctx = namedtuple("Ctx", [
     "aux",  # float64 2-d: the strategy's precomputed tables, shared by all rows
     "scratch",  # float64 [MAX_HOPS, N_STATE_COLS]: pool rows while a route is walked
     "scratch_pool",  # int64 [MAX_HOPS]
-    "row",
+    "row",  # the row's id in its grid (cfg["row_base"] + index): its key in the random draws
 ])
 
 
@@ -204,14 +204,105 @@ def land_due_nb(ctx, slot, ts_ns, bar_instrument):
 @njit(cache=True)
 def execute_nb(ctx, j, slot, ts_ns):
     """Land pending order ``j`` now, book it, record its fill; return a `Status`."""
+    k = _begin_fill_nb(ctx, j, slot, ts_ns)
+    if k < 0:
+        return Status.FILLS_FULL
+    o = ctx.pending[j]
+    f = ctx.fills[k]
+    if o["hop_kind"] == HopKind.POOL:
+        ok = _execute_route_nb(ctx, o, f, slot, ts_ns)
+    elif o["hop_kind"] == HopKind.BAR:
+        ok = _execute_bar_nb(ctx, o, f, slot, ts_ns)
+    else:
+        ok = _execute_outcome_nb(ctx, o, f, slot, ts_ns)
+    ctx.acc[ACC_N_FILLS] += 1.0
+    _count_status(ctx.acc, f["status"])
+    return Status.OK if ok else Status.HOLDINGS_FULL
+
+
+@njit(cache=True)
+def settle_reported_nb(ctx, order_id, slot, ts_ns, status, amount_in_raw, amount_out_raw, fee_lamports,
+                       tip_lamports):
+    """Book what a live venue reported for pending order ``order_id``; return a `Status`.
+
+    The fill model is not consulted: the amounts, the network fee (base plus priority) and the
+    tip are booked as reported, so the row's ledger follows the wallet. The priority part of the
+    fee is the order's own (its compute-unit limit times price), capped at the fee; the rest is
+    the base fee. The DEX fee is inside the reported amounts and is not split out (``fee_dex`` 0).
+    A failure pays its fee and moves nothing else; ``FillStatus.CANCELLED`` (never landed) pays
+    nothing. Returns ``Status.UNKNOWN_FILL`` when no pending order has that id (the loop looks at a
+    report only while the row has orders pending: with none, there is nothing it could settle).
+    """
+    j = -1
+    for q in range(ctx.pending.shape[0]):
+        if ctx.pending[q]["active"] == 1 and ctx.pending[q]["order_id"] == order_id:
+            j = q
+            break
+    if j < 0:
+        return Status.UNKNOWN_FILL
+    k = _begin_fill_nb(ctx, j, slot, ts_ns)
+    if k < 0:
+        return Status.FILLS_FULL
+    o = ctx.pending[j]
+    f = ctx.fills[k]
+    acc = ctx.acc
+    asset_in, asset_out = _order_assets_nb(ctx, o)
+    f["asset_in"] = asset_in
+    f["asset_out"] = asset_out
+    f["status"] = status
+    f["fee_dex"] = 0.0
+    fee_prio = 0.0
+    if status != FillStatus.CANCELLED:
+        fee_prio = min(float(math.ceil(o["cu_limit"] * o["cu_price_micro_lamports"] / 1e6)), fee_lamports)
+    f["fee_priority"] = fee_prio
+    f["fee_base"] = fee_lamports - fee_prio
+    f["tip"] = tip_lamports
+    acc[ACC_CASH] -= fee_lamports + tip_lamports
+    acc[ACC_FEE_BASE] += fee_lamports - fee_prio
+    acc[ACC_FEE_PRIORITY] += fee_prio
+    acc[ACC_TIP] += tip_lamports
+    ok = True
+    if status == FillStatus.FILLED:
+        f["amount_in_raw"] = amount_in_raw
+        f["amount_out_raw"] = amount_out_raw
+        realized, ok = convert_nb(acc, ctx.holdings, ctx.cfg["cash_asset"], asset_in, amount_in_raw, asset_out,
+                                  amount_out_raw, slot, ts_ns)
+        f["realized_pnl"] = realized
+    else:
+        f["amount_out_raw"] = 0.0
+        f["realized_pnl"] = 0.0
+    acc[ACC_N_FILLS] += 1.0
+    _count_status(acc, status)
+    return Status.OK if ok else Status.HOLDINGS_FULL
+
+
+@njit(cache=True)
+def _order_assets_nb(ctx, o):
+    """Return the assets an order gives and gets: its route's ends, or cash and a BAR/OUTCOME asset."""
+    if o["hop_kind"] == HopKind.POOL:
+        asset_in, _ = _hop_assets(ctx.mk, o["pool"][0], o["side"][0])
+        _, asset_out = _hop_assets(ctx.mk, o["pool"][o["n_hops"] - 1], o["side"][o["n_hops"] - 1])
+        return asset_in, asset_out
+    if o["hop_kind"] == HopKind.BAR:
+        asset = asset_of_instrument_nb(ctx.mk, o["pool"][0])
+    else:
+        asset = asset_of_outcome_nb(ctx.mk, o["pool"][0], o["pool"][1])
+    cash = ctx.cfg["cash_asset"]
+    return (cash, asset) if o["side"][0] == Side.BUY else (asset, cash)
+
+
+@njit(cache=True)
+def _begin_fill_nb(ctx, j, slot, ts_ns):
+    """Take pending order ``j`` off the queue and start its fill record; return the record's index (-1: full)."""
     o = ctx.pending[j]
     o["active"] = 0
     ctx.acc[ACC_N_PENDING] -= 1.0
     n = np.int64(ctx.acc[ACC_N_FILLS])
     keep = ctx.cfg["keep_fills"] == 1
     if keep and n >= ctx.fills.shape[0]:
-        return Status.FILLS_FULL
-    f = ctx.fills[n if keep else 0]  # a sweep that keeps no fills reuses one record
+        return -1
+    k = n if keep else 0  # a sweep that keeps no fills reuses one record
+    f = ctx.fills[k]
     f["order_id"] = o["order_id"]
     f["slot"] = slot
     f["ts_ns"] = ts_ns
@@ -225,15 +316,7 @@ def execute_nb(ctx, j, slot, ts_ns):
     f["min_out_raw"] = o["min_out_raw"]
     f["expected_profit"] = o["expected_profit"]
     f["tag"] = o["tag"]
-    if o["hop_kind"] == HopKind.POOL:
-        ok = _execute_route_nb(ctx, o, f, slot, ts_ns)
-    elif o["hop_kind"] == HopKind.BAR:
-        ok = _execute_bar_nb(ctx, o, f, slot, ts_ns)
-    else:
-        ok = _execute_outcome_nb(ctx, o, f, slot, ts_ns)
-    ctx.acc[ACC_N_FILLS] += 1.0
-    _count_status(ctx.acc, f["status"])
-    return Status.OK if ok else Status.HOLDINGS_FULL
+    return k
 
 
 @njit(cache=True)
@@ -250,6 +333,8 @@ def _count_status(acc, status):
         acc[ACC_N_NO_LIQ] += 1.0
     elif status == FillStatus.NO_FUNDS:
         acc[ACC_N_NO_FUNDS] += 1.0
+    elif status == FillStatus.CANCELLED:  # only a venue reports these as fills (cancel_nb counts its own)
+        acc[ACC_N_CANCELLED] += 1.0
 
 
 @njit(cache=True)

@@ -33,6 +33,7 @@ class Status(IntEnum):
     ORDERS_FULL = 2  # the pending queue was full when the strategy submitted
     HOLDINGS_FULL = 3
     EQUITY_FULL = 4
+    UNKNOWN_FILL = 5  # an OWN_FILL event named an order that is not pending (settled already, or never decided)
 
 
 class Impact(IntEnum):

@@ -68,6 +68,10 @@ class CapacityError(ShoalError):
     """A preallocated buffer filled up; the message names the setting to raise."""
 
 
+class ReportedFillError(ShoalError):
+    """An OWN_FILL event named an order that is not pending (external fills)."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Capacity:
     """Sizes of the per-row buffers (they never grow: a full one stops the run with an error)."""
@@ -192,7 +196,7 @@ def init_state(strategy: Strategy, params: np.ndarray, market: Market, cfg: SimC
 def run(tape: Tape, strategy: Strategy, params: np.ndarray, *, market: Market, cfg: SimConfig | None = None,
         seed: int | None = None, chunk_events: int | None = None, equity_every: int | None = None,
         start: int | None = None, stop: int | None = None, state: SimState | None = None,
-        capacity: Capacity | None = None) -> RunResult:
+        capacity: Capacity | None = None, row_base: int = 0) -> RunResult:
     """Run ``strategy`` with every row of ``params`` over tape events [start, stop).
 
     Parameters
@@ -214,6 +218,10 @@ def run(tape: Tape, strategy: Strategy, params: np.ndarray, *, market: Market, c
         Event window; ``start`` defaults to where ``state`` stopped (0 for a new run).
     state : SimState, optional
         Continue this state (from an earlier call, or `SimState.load`).
+    row_base : int
+        Grid id of ``params[0]`` when ``params`` are a shard of a larger grid: row ``i`` draws
+        its randomness as row ``row_base + i`` of the grid would, so shards run anywhere give
+        the grid's results. The frames still number rows from 0.
     """
     cfg = cfg or SimConfig()  # 1. resolve and check
     if seed is not None or equity_every is not None:
@@ -246,6 +254,7 @@ def run(tape: Tape, strategy: Strategy, params: np.ndarray, *, market: Market, c
                    "set Capacity.max_fills > 0")
             raise ConfigError(msg)
         rec["keep_fills"] = 0
+    rec["row_base"] = row_base
     mk = market.static()
     n = params.shape[0]
     scratch = np.zeros((n, MAX_HOPS, N_STATE_COLS), dtype=np.float64)
@@ -274,12 +283,12 @@ def run(tape: Tape, strategy: Strategy, params: np.ndarray, *, market: Market, c
 
 def stream(tapes: Iterable[Tape], strategy: Strategy, params: np.ndarray, *, market: Market,
            cfg: SimConfig | None = None, state: SimState | None = None, capacity: Capacity | None = None,
-           on_chunk: Callable[[int, SimState], None] | None = None) -> RunResult:
+           on_chunk: Callable[[int, SimState], None] | None = None, row_base: int = 0) -> RunResult:
     """Run consecutive tapes (a lake read day by day, a live feed) as one run.
 
     Each tape continues the state of the one before, so memory holds one chunk at a time;
     the result equals `run` over the concatenated tape, bit for bit. ``on_chunk(n_events,
-    state)`` is called after each chunk (progress bars, checkpoints).
+    state)`` is called after each chunk (progress bars, checkpoints); ``row_base`` as in `run`.
     """
     cfg = cfg or SimConfig()
     result = None
@@ -293,7 +302,8 @@ def stream(tapes: Iterable[Tape], strategy: Strategy, params: np.ndarray, *, mar
             raise ConfigError(msg)
         if state is not None:
             state.next_event = 0  # continue the same run on the next tape
-        result = run(tape, strategy, params, market=market, cfg=cfg, state=state, capacity=capacity)
+        result = run(tape, strategy, params, market=market, cfg=cfg, state=state, capacity=capacity,
+                     row_base=row_base)
         state = result.state
         last_slot = int(tape.slot[-1])
         if on_chunk is not None:
@@ -316,7 +326,13 @@ def _check_params(strategy: Strategy, params: np.ndarray) -> np.ndarray:
 
 
 def raise_for_status(status: np.ndarray, cap: Capacity, cfg: SimConfig) -> None:
-    """Turn kernel status codes into errors that say which setting to raise."""
+    """Turn kernel status codes into errors that say which setting to raise (or what was wrong)."""
+    unknown = np.flatnonzero(status == Status.UNKNOWN_FILL)
+    if unknown.size:
+        msg = (f"an OWN_FILL event named an order that is not pending, in {unknown.size} of {status.size} parameter "
+               f"rows (first: row {unknown[0]}): a fill reported twice, or for an order this run never decided. "
+               "Hint: each order settles once; check the tape's OWN_FILL rows (vals[3] is the order id)")
+        raise ReportedFillError(msg)
     for code, setting, value in ((Status.FILLS_FULL, "max_fills", cap.max_fills),
                                  (Status.ORDERS_FULL, "max_pending", cap.max_pending),
                                  (Status.HOLDINGS_FULL, "max_holdings", cap.max_holdings),

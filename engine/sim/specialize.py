@@ -50,7 +50,8 @@ def simulate_row_nb(tp, start, stop, p, ctx):
     the event, so they meet the market as it was); apply the event to the market; fire bar
     exits and settle resolutions; call the strategy (for the kinds it listens to); land
     orders it decided with zero latency. Checks that are usually false are made here, so
-    an event that needs nothing calls nothing.
+    an event that needs nothing calls nothing. With external fills (live trading) the landing
+    step books the order an OWN_FILL event reports instead, and ``on_fill`` runs as for a landing.
     """
     acc = ctx.acc
     dyn = ctx.dyn
@@ -71,7 +72,7 @@ def simulate_row_nb(tp, start, stop, p, ctx):
                 track_drawdown_nb(acc, acc[ACC_CASH], slot)
         if acc[ACC_N_PENDING] > 0.0:
             n0 = np.int64(acc[ACC_N_FILLS])
-            status = land_and_settle_nb(tp, i, ctx, tp.pool_id[i] if kind == 4 else -1)
+            status = land_and_settle_nb(tp, i, ctx, tp.pool_id[i] if kind == 4 else -1, True)
             if status != Status.OK:
                 return status
             _fills_nb(tp, i, p, ctx, n0)
@@ -88,7 +89,7 @@ def simulate_row_nb(tp, start, stop, p, ctx):
             ON_EVENT(tp, i, p, ctx)
             if acc[ACC_N_PENDING] > 0.0:
                 n0 = np.int64(acc[ACC_N_FILLS])
-                status = land_and_settle_nb(tp, i, ctx, -1)
+                status = land_and_settle_nb(tp, i, ctx, -1, False)
                 if status != Status.OK:
                     return status
                 _fills_nb(tp, i, p, ctx, n0)
@@ -120,7 +121,7 @@ def simulate_rows_nb(slot, seq, ts_ns, kind, pool_id, wallet_id, mint_id, side, 
             dyn = MarketDyn(states[0].copy(), bar[0].copy(), outcome_px[0].copy(), payout[0].copy(),
                             diverged[0].copy())
         ctx = Ctx(cfg[0], mk, dyn, acc[row], holdings[row], pending[row], fills[row], equity[row], sf[row], si[row],
-                  aux, scratch[row], scratch_pool[row], row)
+                  aux, scratch[row], scratch_pool[row], cfg[0]["row_base"] + np.int64(row))
         status[row] = simulate_row_nb(tp, start, stop, params[row], ctx)
         if row == 0 and not per_row_market:
             copy_dyn_nb(dyn, MarketDyn(end_states, end_bar, end_outcome_px, end_payout, end_diverged))
