@@ -120,12 +120,19 @@ def live(
     rpc: Annotated[list[str], typer.Option("--rpc", help="JSON-RPC endpoint; repeat: reads fail over, sends go "
                                            "to every one.")],
     param: Annotated[list[str] | None, typer.Option("--param", "-p", help="name=value; repeat for more.")] = None,
-    sim: Annotated[list[str] | None, typer.Option("--sim", help="Shadow fill model setting name=value.")] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the shadow fill model.")] = 0,
+    sim: Annotated[list[str] | None, typer.Option("--sim", help="Fill/cost model setting name=value (dry run: the "
+                                                  "shadow ledger's; --live books the chain's fills).")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the dry run's fill model.")] = 0,
     send: Annotated[bool, typer.Option("--live", help="Send transactions (needs SHOAL_LIVE=1 or the wallet's "
                                        "public key typed at the prompt); default: dry run.")] = False,
     replay: Annotated[bool, typer.Option("--replay", help="Feed: replay the lake instead of a synthetic "
                                          "market.")] = False,
+    ws: Annotated[list[str] | None, typer.Option("--ws", help="Feed: the live Solana websocket (repeat to fail "
+                                                 "over), on the pools of the lake's registry.")] = None,
+    feed_rpc: Annotated[list[str] | None, typer.Option("--feed-rpc", help="--ws: JSON-RPC endpoint the feed "
+                                                       "fetches transactions from (default: --rpc).")] = None,
+    watch: Annotated[list[str] | None, typer.Option("--watch", help="--ws: address whose transactions to follow; "
+                                                    "repeat. Default: every pool of the registry.")] = None,
     from_: Annotated[str | None, typer.Option("--from", help="Replay start (ISO, UTC), inclusive.")] = None,
     to: Annotated[str | None, typer.Option("--to", help="Replay end (ISO, UTC), exclusive.")] = None,
     days: Annotated[float, typer.Option("--days", help="Synthetic feed: days of market.", min=0.0)] = 1.0,
@@ -171,7 +178,13 @@ def live(
     if send and mode is SendMode.DRY_RUN:
         msg = f"{why}. Hint: set SHOAL_LIVE=1, or type the public key {wallet.pubkey} at the prompt"
         raise ConfigError(msg)
-    spec, market, listings = _feed(target, replay, from_, to, days, tokens, market_seed, speed)
+    if ws:
+        from research.cli_paper import _solana_spec
+
+        spec = _solana_spec(target, ws, feed_rpc or rpc, watch, replay=replay, window=(from_, to))
+        market, listings = _registry_market(target, spec)
+    else:
+        spec, market, listings = _feed(target, replay, from_, to, days, tokens, market_seed, speed)
     mints = frozenset(allow_mint) if allow_mint else frozenset(m for p in listings.values()
                                                                for m in (p.base_mint, p.quote_mint))
     guard_cfg = GuardConfig(max_order_notional_lamports=round(max_order_sol * LAMPORTS_PER_SOL),
@@ -202,7 +215,7 @@ def live(
     doc = {"run_id": out.run_id, "mode": out.mode, "status": out.status, "events": out.n_events,
            "orders": out.n_orders, "outcomes": out.outcomes, "halted": out.halted, "folder": out.folder,
            "seconds": round(out.seconds, 3), "promotion_id": promotion["promotion_id"], "identity": identity.key,
-           "wallet": str(wallet.pubkey),
+           "wallet": str(wallet.pubkey), "ledger": out.ledger,
            "orders_detail": [{"order_id": r.order_id, "pool_id": r.pool_id, "side": r.side.name, "outcome": r.outcome,
                               "reason": r.reason, "signature": r.signature, "amount_in_raw": r.amount_in_raw,
                               "amount_out_raw": r.amount_out_raw, "min_out_raw": r.min_out_raw,
@@ -212,6 +225,9 @@ def live(
     else:
         console.print(table(f"live {out.run_id} ({out.mode}) {out.status}: {out.n_events:,} events, "
                             f"{out.n_orders:,} orders decided", ["outcome", "orders"], sorted(out.outcomes.items())))
+        if out.ledger is not None and out.ledger["equal"]:
+            console.print(f"kernel ledger == chain: {out.ledger['kernel_cash_lamports']:,} lamports of SOL, "
+                          f"{len(out.ledger['tokens'])} token(s)")
         if out.halted:
             console.print(f"[bold red]trading stopped:[/] {out.halted}")
         console.print(f"journal: {out.folder}/decisions.jsonl")
@@ -232,20 +248,13 @@ def _feed(lake: Lake, replay: bool, from_: str | None, to: str | None, days: flo
           speed: str) -> tuple[dict, object, dict]:
     """The feed spec, its market and the registry's pools (for routes)."""
     from engine.exec.live.routes import pool_listings
-    from engine.exec.paper import build_market
     from research.data import parse_time
 
     speed_v = parse_speed(speed)
     spd: float | str = "max" if speed_v == MAX_SPEED else speed_v
     if replay:
-        from engine.store import registry
-        from engine.store.catalog import opened
-
         spec = {"kind": "replay", "start_ts_ns": parse_time(from_), "stop_ts_ns": parse_time(to), "speed": spd}
-        market = build_market(spec, lake)
-        with opened(lake) as con:
-            listings = pool_listings(registry.read(con, "pools"), registry.read(con, "tokens"))
-        return spec, market, listings
+        return spec, *_registry_market(lake, spec)
     if from_ is not None or to is not None:
         msg = "--from/--to choose a window of the lake; add --replay to replay it"
         raise ConfigError(msg)
@@ -259,8 +268,23 @@ def _feed(lake: Lake, replay: bool, from_: str | None, to: str | None, days: flo
     return {"kind": "synthetic", "synthetic": asdict(syn), "speed": spd}, market, pool_listings(gen.pools, gen.tokens)
 
 
+def _registry_market(lake: Lake, spec: dict) -> tuple[object, dict]:
+    """The market of a feed on the lake's registry (replay, Solana feed) and the registry's pools (for routes)."""
+    from engine.exec.live.routes import pool_listings
+    from engine.exec.paper import build_market
+    from engine.store import registry
+    from engine.store.catalog import opened
+
+    market = build_market(spec, lake)
+    with opened(lake) as con:
+        listings = pool_listings(registry.read(con, "pools"), registry.read(con, "tokens"))
+    return market, listings
+
+
 def _raise_interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt
+    """SIGTERM acts as Ctrl-C: in the session's event loop that cancels the session, which stops cleanly even
+    while it waits on the network (a live feed); outside it, KeyboardInterrupt."""
+    signal.raise_signal(signal.SIGINT)
 
 
 __all__ = ["live", "promote", "promotions"]

@@ -71,6 +71,12 @@ def paper(
     tokens: Annotated[int, typer.Option("--tokens", help="Listed tokens of the synthetic market.", min=1)] = 16,
     market_seed: Annotated[int, typer.Option("--market-seed", help="Seed of the synthetic market.")] = 0,
     replay: Annotated[bool, typer.Option("--replay", help="Replay the lake instead of a synthetic market.")] = False,
+    ws: Annotated[list[str] | None, typer.Option("--ws", help="Trade the live Solana feed from this websocket URL "
+                                                 "(repeat to fail over) on the pools of the lake's registry.")] = None,
+    rpc: Annotated[list[str] | None, typer.Option("--rpc", help="--ws: JSON-RPC endpoint the feed fetches "
+                                                  "transactions from; repeat to fail over.")] = None,
+    watch: Annotated[list[str] | None, typer.Option("--watch", help="--ws: address whose transactions to follow; "
+                                                    "repeat. Default: every pool of the registry.")] = None,
     from_: Annotated[str | None, typer.Option("--from", help="Replay start (ISO, UTC), inclusive.")] = None,
     to: Annotated[str | None, typer.Option("--to", help="Replay end (ISO, UTC), exclusive.")] = None,
     speed: Annotated[str, typer.Option("--speed", help="x1 .. x100000 real time, or max.")] = "1",
@@ -87,7 +93,7 @@ def paper(
                                                  help="Most slots per feed chunk.")] = 150,
     lake: LakeOpt = None, json: JsonOpt = False, debug: DebugOpt = False,
 ) -> None:
-    """Paper-trade a strategy on a replayed or synthetic feed, journal it, then prove parity with a backtest."""
+    """Paper-trade a strategy on a replayed, synthetic or live Solana feed, journal it, then prove parity."""
     from engine.exec.paper import PaperConfig, PaperSession, feed_span
     from research.data import parse_time
 
@@ -108,7 +114,9 @@ def paper(
         cfg = _sim(sim, seed)
         speed_v = parse_speed(speed)
         spd: float | str = "max" if speed_v == MAX_SPEED else speed_v
-        if replay:
+        if ws:
+            spec = _solana_spec(target, ws, rpc, watch, replay=replay, window=(from_, to))
+        elif replay:
             spec = {"kind": "replay", "start_ts_ns": parse_time(from_), "stop_ts_ns": parse_time(to), "speed": spd,
                     "max_chunk_slots": max_chunk_slots}
         else:
@@ -125,14 +133,16 @@ def paper(
         session = PaperSession(target, run_id or new_run_id(), strat, params, cfg=cfg, feed_spec=spec,
                                paper=paper_cfg, strategy_ref=strategy)
     signal.signal(signal.SIGTERM, _raise_interrupt)  # SIGTERM stops cleanly (flush + checkpoint), like Ctrl-C
-    first, last = feed_span(session.feed_spec, target)
+    span = feed_span(session.feed_spec, target)
     n_pools = session.market.n_pools
-    outcome = _run_with_progress(session, resume=resume is not None, first=first, last=last, quiet=json)
+    outcome = _run_with_progress(session, resume=resume is not None, span=span, quiet=json)
     doc = {"run_id": session.run_id, "status": outcome.status, "strategy": session.strategy.name,
            "events": outcome.n_events, "last_slot": outcome.last_slot, "pools": n_pools,
            "seconds": round(outcome.seconds, 3), "decision_latency_s": outcome.latency_s,
            "resumed_from_event": outcome.resumed_from_event, "replayed_events": outcome.replayed_events,
            "feed": outcome.feed["guard"], "journal": str(session.journal.folder)}
+    if session.feed_spec["kind"] == "solana":  # events on pools the session's market does not have
+        doc["outside_market"] = outcome.feed["source"]["extra"].get("outside_market", 0)
     if outcome.status == "completed":
         from engine.exec.parity import parity as parity_of
 
@@ -157,24 +167,42 @@ def _syn_dict(cfg) -> dict:
 
 
 def _raise_interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt
+    """SIGTERM acts as Ctrl-C: in the session's event loop that cancels the session, which stops cleanly even
+    while it waits on the network (a live feed); outside it, KeyboardInterrupt."""
+    signal.raise_signal(signal.SIGINT)
 
 
-def _run_with_progress(session, *, resume: bool, first: int, last: int, quiet: bool):
+def _solana_spec(lake: Lake, ws: list[str], rpc: list[str] | None, watch: list[str] | None, *, replay: bool,
+                 window: tuple[str | None, str | None]) -> dict:
+    """The live Solana feed's spec (`engine.feeds.solana_chunks.solana_feed_spec`), after checking the options."""
+    from engine.feeds.solana_chunks import solana_feed_spec
+
+    if replay or window != (None, None):
+        msg = "--ws trades the live feed from now on; drop --replay/--from/--to (or drop --ws to replay the lake)"
+        raise ConfigError(msg)
+    if not rpc:
+        msg = "--ws needs a JSON-RPC endpoint for the transactions it announces; Hint: add --rpc https://..."
+        raise ConfigError(msg)
+    return solana_feed_spec(lake, ws=ws, rpc=rpc, watch=watch)
+
+
+def _run_with_progress(session, *, resume: bool, span: tuple[int, int] | None, quiet: bool):
+    """Run the session under a progress bar: to the feed's last slot, or open-ended for a live feed (span None)."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     label = ("resume " if resume else "paper ") + session.run_id
+    first, last = span if span is not None else (0, None)
     with Progress(TextColumn(f"[bold]{label}"), BarColumn(), TextColumn("slot {task.fields[slot]:,}"),
                   TextColumn("{task.fields[events]:,} events"), TimeRemainingColumn(), disable=quiet,
                   transient=True, console=err_console) as bar:
-        task = bar.add_task(label, total=max(1, last - first + 1), slot=first, events=0)
+        task = bar.add_task(label, total=None if last is None else max(1, last - first + 1), slot=first, events=0)
         last_draw = [0.0]
 
         def progress(slot: int, events: int) -> None:
             now = time.monotonic()
-            if now - last_draw[0] >= 0.1 or slot >= last:
+            if now - last_draw[0] >= 0.1 or (last is not None and slot >= last):
                 last_draw[0] = now
-                bar.update(task, completed=slot - first + 1, slot=slot, events=events)
+                bar.update(task, completed=None if last is None else slot - first + 1, slot=slot, events=events)
 
         def ready(s) -> None:
             if s.server is not None and not quiet:
@@ -220,6 +248,10 @@ def _print_outcome(doc: dict, outcome) -> None:
             console.print(f"[bold red]parity: {par['differences']:,} differences[/]; first: {par['first_difference']}")
     elif doc["status"] == "stopped":
         console.print(f"stopped; continue with: shoal paper --resume {doc['run_id']}")
+    if doc.get("outside_market"):
+        console.print(f"feed: {doc['outside_market']:,} events on pools first seen on the feed were recorded in the "
+                      "lake, not traded (the session's market is the registry at its start; start a new session to "
+                      "trade them)")
     if "summary" in doc:
         s = doc["summary"]
         console.print(table("summary (row 0)", ["metric", "value"], [(k, s.get(k)) for k in HEADLINE if k in s]))

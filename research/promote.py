@@ -448,6 +448,11 @@ def _independent_backtest(session, span: dict) -> tuple[dict, str]:
         msg = "the paper run journaled no events"
         raise ConfigError(msg)
     spec = session.feed_spec
+    if spec["kind"] not in ("replay", "synthetic"):
+        msg = (f"no independent backtest for a paper run on a {spec['kind']!r} feed yet (it cannot be regenerated, and "
+               "its lake holds pools outside the run's pinned market); paper-trade a lake replay of the same "
+               "period (`shoal paper --replay --from T --to T`) and promote that run")
+        raise ConfigError(msg)
     if spec["kind"] == "replay":
         from research.data import from_lake
 

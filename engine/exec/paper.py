@@ -120,6 +120,8 @@ class PaperOutcome:
 # ---------------------------------------------------------------------------------------------
 # Feeds and markets from a journaled spec.
 
+FEED_KINDS = ("synthetic", "replay", "solana")
+
 
 def build_market(spec: dict, lake: Lake) -> Market:
     """The `Market` a feed spec's events refer to (every pool it will meet, known up front)."""
@@ -128,18 +130,25 @@ def build_market(spec: dict, lake: Lake) -> Market:
         from engine.feeds.synthetic_live import synthetic_market
 
         return synthetic_market(SyntheticConfig.from_mapping(spec["synthetic"]))[0]
-    if spec["kind"] == "replay":
+    if spec["kind"] in ("replay", "solana"):
         from engine.store import registry
         from engine.store.catalog import opened
 
         with opened(lake) as con:
             tokens, pools = registry.read(con, "tokens"), registry.read(con, "pools")
             n_markets = registry.read(con, "markets").height
+        if spec["kind"] == "solana":  # the registry as it was when the session started (it grows as the feed runs)
+            from engine.feeds.solana_chunks import SolanaFeedSpec
+
+            pinned = SolanaFeedSpec.from_spec(spec)
+            pools = pools.filter(pools["pool_id"] < pinned.n_pools)
+            tokens = tokens.filter(tokens["token_id"] < pinned.n_tokens)
+            n_markets = 0  # the websocket feed carries no prediction markets
         if pools.height == 0:
             msg = f"the lake {str(lake.root)!r} has no pools registered; ingest or generate data first"
             raise ConfigError(msg)
         return Market.from_registries(pools, tokens, n_markets=n_markets)
-    msg = f"unknown feed kind {spec['kind']!r}; valid ones are 'synthetic' and 'replay'"
+    msg = f"unknown feed kind {spec['kind']!r}; valid ones are {FEED_KINDS}"
     raise ConfigError(msg)
 
 
@@ -161,12 +170,18 @@ def build_feed(spec: dict, lake: Lake, *, start_slot: int | None = None) -> Feed
 
         return LakeReplayFeed(lake, start_ts_ns=spec.get("start_ts_ns"), stop_ts_ns=spec.get("stop_ts_ns"),
                               speed=_speed(spec), start_slot=start_slot, max_chunk_slots=chunk)
-    msg = f"unknown feed kind {spec['kind']!r}; valid ones are 'synthetic' and 'replay'"
+    if spec["kind"] == "solana":  # live: it starts now, whatever the start slot (the guard drops anything older)
+        from engine.feeds.solana_chunks import SolanaChunkFeed, SolanaFeedSpec
+
+        return SolanaChunkFeed(SolanaFeedSpec.from_spec(spec), lake)
+    msg = f"unknown feed kind {spec['kind']!r}; valid ones are {FEED_KINDS}"
     raise ConfigError(msg)
 
 
-def feed_span(spec: dict, lake: Lake) -> tuple[int, int]:
-    """First slot and last slot (inclusive) the feed of a spec covers (for progress)."""
+def feed_span(spec: dict, lake: Lake) -> tuple[int, int] | None:
+    """First slot and last slot (inclusive) the feed of a spec covers (for progress); None for a live feed."""
+    if spec["kind"] == "solana":
+        return None
     if spec["kind"] == "synthetic":
         from engine.feeds.synthetic import SyntheticConfig
 
@@ -284,8 +299,9 @@ class PaperSession:
         The fill and cost model (the paper venue).
     feed_spec : dict
         ``{"kind": "synthetic", "synthetic": {SyntheticConfig fields}, "speed": float | "max"}`` or
-        ``{"kind": "replay", "start_ts_ns": ..., "stop_ts_ns": ..., "speed": ...}``; journaled, so a
-        resume rebuilds the same feed.
+        ``{"kind": "replay", "start_ts_ns": ..., "stop_ts_ns": ..., "speed": ...}`` or ``{"kind":
+        "solana", ...}`` (`engine.feeds.solana_chunks.SolanaFeedSpec`); journaled, so a resume
+        rebuilds the same feed.
     paper : PaperConfig
     strategy_ref : str, optional
         How to find the strategy again on resume (a registry name or ``module:ATTR``).

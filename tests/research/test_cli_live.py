@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,12 +24,19 @@ import polars as pl
 import pytest
 from solders.keypair import Keypair
 
+from engine.exec.live.builders import associated_token_address
 from engine.exec.live.journal import iter_records
 from engine.exec.live.routes import pool_listings
+from engine.feeds.solana_tx import parse_transaction
 from engine.feeds.synthetic import SyntheticConfig
 from engine.feeds.synthetic_live import synthetic_market
+from engine.store import registry
+from engine.store.catalog import opened
+from engine.store.lake import Lake
 from tests.engine.exec.live.litesvm_rpc import LiteSvmRpc
 from tests.engine.exec.live.world import add_listed_pools, write_keypair
+from tests.engine.feeds.loopback import WATCHED, Chain, RpcServer, WsScript, WsServer
+from tests.engine.feeds.test_solana_chunks import DOCS
 
 ROOT = Path(__file__).resolve().parents[2]
 MARKET = ["--days", "0.1", "--tokens", "3", "--market-seed", "1"]
@@ -153,7 +163,7 @@ def test_live_dry_run_builds_and_simulates_every_routable_order_and_sends_nothin
     con.close()
     assert n == len(journal)
     session = json.loads((Path(doc["folder"]) / "session.json").read_text())
-    assert session["wallet"] == str(kp.pubkey()) and session["mode"] == "dry_run"
+    assert session["wallet"] == str(kp.pubkey()) and session["mode"] == "dry_run" and doc["ledger"] is None
     assert json.dumps(list(bytes(kp))) not in (Path(doc["folder"]) / "session.json").read_text()
 
 
@@ -173,6 +183,12 @@ def test_live_sends_once_typed_confirmation_fills_on_chain_and_reconciles(chain:
     assert all(o["amount_out_raw"] >= o["min_out_raw"] > 0 and o["fee_lamports"] >= 5_000 for o in filled)
     own = pl.read_parquet(Path(doc["folder"]) / "own_fills.parquet")
     assert own.height == len(filled) and set(own["signature"]) == set(srv.landed)
+    # the kernel booked the chain's fills: its ledger is the wallet's (cash = every lamport it controls)
+    sol = (srv.svm.get_balance(kp.pubkey()) or 0) + sum(
+        (srv.svm.get_balance(associated_token_address(kp.pubkey(), m)) or 0) for m in doc["ledger"]["tokens"])
+    assert doc["ledger"]["equal"] and doc["ledger"]["kernel_cash_lamports"] == sol < 100 * SOL
+    assert {m: t["kernel"] for m, t in doc["ledger"]["tokens"].items()} == {
+        m: srv.token_amount(associated_token_address(kp.pubkey(), m)) for m in doc["ledger"]["tokens"]}
 
 
 def test_the_kill_switch_file_stops_every_order_and_each_refusal_is_journaled(chain: dict, server,
@@ -187,3 +203,43 @@ def test_the_kill_switch_file_stops_every_order_and_each_refusal_is_journaled(ch
     blocked = [r for r in iter_records(Path(doc["folder"]) / "decisions.jsonl")
                if r["kind"] == "guard" and r["guard"] == "kill_switch" and r["allowed"] is False]
     assert len(blocked) == doc["orders"] - sum("pumpswap" in o["reason"] for o in doc["orders_detail"])
+
+
+def test_live_on_the_solana_feed_trades_the_registry_market_and_records_what_the_feed_brings(
+        chain: dict, server, tmp_path: Path) -> None:
+    # Arrange: a copy of the promoted lake; the feed brings recorded mainnet swaps, on pools its registry lacks
+    srv, keypair, _ = server
+    lake = tmp_path / "lake"
+    shutil.copytree(chain["lake"], lake)
+    sigs = sorted(d["transaction"]["signatures"][0] for d in DOCS)
+    want = sum(len(parse_transaction(d).swaps) for d in DOCS)
+    with RpcServer(Chain(DOCS)) as rpc, WsServer(Chain(DOCS), WsScript(interval_s=0.004)) as ws:
+        # Act: a dry run on the live feed until the feed has recorded every swap, then SIGTERM
+        proc = subprocess.Popen([sys.executable, "-m", "research.cli", "live", "-s", "sniper", "--keypair",
+                                 str(keypair), "--rpc", srv.url, "--ws", ws.url, "--feed-rpc", rpc.url, "--watch",
+                                 WATCHED, "--run-id", "lv-ws", "--lake", str(lake), "--json"], cwd=ROOT,
+                                env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None and _recorded(lake, sigs) < want:
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=60)
+    # Assert: stopped cleanly; nothing traded (every pool is outside the session's market), everything recorded
+    assert proc.returncode == 0, stderr[-3000:]
+    doc = json.loads(stdout)
+    assert (doc["mode"], doc["status"], doc["events"], doc["orders"]) == ("dry_run", "stopped", 0, 0)
+    assert _recorded(lake, sigs) == want
+    feed = json.loads((Path(doc["folder"]) / "session.json").read_text())["feed"]
+    listed = pool_listings(*_registries(chain["lake"]))
+    assert (feed["kind"], feed["n_pools"], feed["mentions"]) == ("solana", len(listed), [WATCHED])
+
+
+def _recorded(lake: Path, sigs: list[str]) -> int:
+    files = sorted((lake / "lake" / "swaps").glob("*/*.parquet"))
+    return pl.scan_parquet(files).filter(pl.col("signature").is_in(sigs)).collect().height if files else 0
+
+
+def _registries(lake: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    with opened(Lake(lake)) as con:
+        return registry.read(con, "pools"), registry.read(con, "tokens")

@@ -22,7 +22,8 @@ _pools = GEN.pools
 TOKEN_POOL = int(_pools.filter((_pools["quote_mint_id"] == 0) & (_pools["base_mint_id"] >= 2))["pool_id"][0])
 PARAM_ROWS = [{"at_event": 5, "every": 37, "pool0": TOKEN_POOL, "side0": int(Side.BUY), "amount_in_raw": 2e8,
                "cu_price": 5e3, "tip": 2e3, "sell_at": 1_500}]
-CFG = SimConfig(seed=11, impact="counterfactual", latency="uniform", latency_slots_min=0, latency_slots_max=3, compete_prob=0.3)
+CFG = SimConfig(seed=11, impact="counterfactual", latency="uniform", latency_slots_min=0, latency_slots_max=3,
+                compete_prob=0.3)
 SCRIPTED_ARGS = ["-p", f"pool0={TOKEN_POOL}", "-p", "at_event=5", "-p", "every=37", "-p", "amount_in_raw=2e8",
                  "-p", "cu_price=5000", "-p", "tip=2000", "-p", "sell_at=1500", "--sim", "latency=uniform",
                  "--sim", "latency_slots_min=0", "--sim", "latency_slots_max=3", "--sim", "compete_prob=0.3",
