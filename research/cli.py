@@ -11,7 +11,7 @@ import typer
 from engine.errors import ShoalError
 from engine.store.catalog import opened
 from engine.store.lake import Lake, resolve_root
-from research import cli_live, cli_paper, cli_research
+from research import cli_live, cli_paper, cli_research, cli_walkforward
 from research.cli_common import DebugOpt, JsonOpt, LakeOpt, command
 from research.cli_ingest import ingest_app
 from research.output import console, human_bytes, print_json, table
@@ -23,6 +23,7 @@ app.add_typer(lake_app, name="lake")
 app.add_typer(ingest_app, name="ingest")
 app.command("backtest")(cli_research.backtest)
 app.command("sweep")(cli_research.sweep)
+app.command("walkforward")(cli_walkforward.walkforward)
 app.command("report")(cli_research.report)
 app.command("strategies")(cli_research.strategies)
 app.command("paper")(cli_paper.paper)

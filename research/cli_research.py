@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import numpy as np
 import polars as pl
@@ -20,7 +20,11 @@ from research.backtest import equity_every, run_dataset
 from research.cli_common import DebugOpt, JsonOpt, LakeOpt, command
 from research.data import Dataset, from_bars_file, from_lake, parse_time
 from research.output import console, print_json, table
+from research.overfit import overfit_line, sweep_equity_every, sweep_overfit_doc
 from research.params import build_params, parse_pairs, read_grid
+
+if TYPE_CHECKING:
+    from research.distributed import SweepFrames
 
 StrategyOpt = Annotated[str, typer.Option("--strategy", "-s", help="Strategy name (see `shoal strategies`).")]
 ParamOpt = Annotated[list[str] | None, typer.Option("--param", "-p", help="name=value; repeat for more.")]
@@ -129,9 +133,21 @@ def sweep(strategy: StrategyOpt, param: Annotated[list[str] | None, typer.Option
           sim: SimOpt = None, from_: FromOpt = None, to: ToOpt = None, bars: BarsOpt = None, seed: SeedOpt = 0,
           top: Annotated[int, typer.Option("--top", min=1, help="Rows to print.")] = 10,
           sort: Annotated[str, typer.Option("--sort", help="Summary column to rank rows by.")] = "total_return",
+          cluster: Annotated[str | None, typer.Option(
+              "--cluster", help="Run on Dask: tcp://HOST:PORT (a scheduler; workers read the lake by path or URL) "
+                                "or local:N (N worker processes here).")] = None,
+          tasks: Annotated[int | None, typer.Option(
+              "--tasks", min=1, help="Tasks the rows are split into on a cluster (default 4 per worker).")] = None,
           lake: LakeOpt = None, json: JsonOpt = False, debug: DebugOpt = False) -> None:
-    """Run every parameter combination in one vectorised kernel call and rank the rows."""
+    """Run every parameter combination in one vectorised kernel call (or across a Dask cluster); rank the rows."""
     strat = _strategy(strategy)
+    if cluster is not None:
+        from research.distributed import local_workers
+
+        local_workers(cluster)  # a malformed spec fails now, not after the lake is read
+    elif tasks is not None:
+        msg = "--tasks splits the rows across a cluster; add --cluster tcp://HOST:PORT or --cluster local:N"
+        raise ConfigError(msg)
     target = Lake(resolve_root(lake))
     axes = read_grid(grid) if grid is not None else {}
     axes |= parse_pairs(param, ranges=True)
@@ -140,33 +156,60 @@ def sweep(strategy: StrategyOpt, param: Annotated[list[str] | None, typer.Option
         raise ConfigError(msg)
     params = build_params(strat, axes)
     data = _dataset(target, bars, from_, to)
-    cfg = _sim(sim, seed, data, params)
+    # equity sampled per row: the per-period returns behind the deflated Sharpe ratio and the PBO
+    cfg = replace(_sim(sim, seed, data, params), equity_every_slots=sweep_equity_every(data.n_slots))
+    cap = Capacity(max_fills=0, max_equity=data.n_slots // cfg.equity_every_slots + 3)
+    label = f"sweep {params.shape[0]:,} rows"
     t0 = time.perf_counter()
-    result = run_dataset(data, strat, params, cfg, capacity=Capacity(max_fills=0), progress=not json,
-                         label=f"sweep {params.shape[0]:,} rows")
+    if cluster is None:
+        frames = run_dataset(data, strat, params, cfg, capacity=cap, progress=not json, label=label)
+        on = None
+    else:
+        frames, on = _sweep_on_cluster(cluster, tasks, target, bars, from_, to, data, strat, params, cfg, cap,
+                                       not json, label)
     seconds = time.perf_counter() - t0
-    summary = _headline(result.summary)
+    summary = _headline(frames.summary)
     if sort not in summary.columns:
         msg = f"cannot sort by {sort!r}; summary columns are {summary.columns}"
         raise ConfigError(msg)
     ranked = summary.sort(sort, descending=True, nulls_last=True)
+    overfit = sweep_overfit_doc(summary, frames.equity, int(ranked["row"][0]))
     with opened(target) as con:
         best = _pick(ranked.row(0, named=True))
         rec = runs.record(target, con, kind="sweep", strategy=strat.name, params=params, sim=cfg.to_dict(),
-                          data=data.describe(), headline={"rows": params.shape[0], "best": best},
-                          frames={"summary": summary})
+                          data=data.describe(), headline={"rows": params.shape[0], "best": best,
+                                                          "dsr": overfit["dsr"], "pbo": overfit["pbo"]},
+                          frames={"summary": summary, "equity": frames.equity})
     if json:
         print_json({"run_id": rec.run_id, "strategy": strat.name, "axes": axes, "rows": params.shape[0],
                     "seconds": round(seconds, 3), "row_events_per_s": data.n_events * params.shape[0] / seconds,
-                    "data": data.describe(), "summary": [_jsonable(r) for r in summary.iter_rows(named=True)]})
+                    "cluster": on, "data": data.describe(), "overfit": overfit,
+                    "summary": [_jsonable(r) for r in summary.iter_rows(named=True)]})
         return
     names = [f"param_{k}" for k in axes]
     cols = [*names, sort, "max_drawdown", "n_filled", "trades"]
     cols = list(dict.fromkeys(c for c in cols if c in ranked.columns))
+    where = "" if on is None else f", {on['workers']} Dask workers, {on['tasks']} tasks"
     console.print(table(f"sweep {strat.name}: best {min(top, ranked.height)} of {params.shape[0]:,} rows "
-                        f"({seconds:.1f} s, {data.n_events * params.shape[0] / seconds / 1e6:,.1f} M row-events/s)",
+                        f"({seconds:.1f} s, {data.n_events * params.shape[0] / seconds / 1e6:,.1f} M row-events/s"
+                        f"{where})",
                         [c.removeprefix("param_") for c in cols], ranked.head(top).select(cols).rows()))
+    console.print(overfit_line(overfit))
     console.print(f"run id: [bold]{rec.run_id}[/]  (report: shoal report {rec.run_id})")
+
+
+def _sweep_on_cluster(spec: str, tasks: int | None, lake: Lake, bars: Path | None, start: str | None,
+                      stop: str | None, data: Dataset, strat, params: np.ndarray, cfg: SimConfig, cap: Capacity,
+                      progress: bool, label: str) -> tuple[SweepFrames, dict]:
+    """Split the rows across the cluster ``spec`` names; workers read the events themselves."""
+    from research.distributed import connect, gather_sweep, submit_sweep, worker_events
+
+    events = worker_events(lake, bars, parse_time(start), parse_time(stop))
+    with connect(spec) as client:
+        sent = submit_sweep(client, events, data.market, strat, params, cfg, capacity=cap, n_tasks=tasks)
+        frames = gather_sweep(sent, progress=progress, label=label)
+        on = {"address": spec, "workers": len(client.nthreads()), "tasks": len(sent.blocks)}
+    return frames, on
 
 
 @command

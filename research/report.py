@@ -17,13 +17,16 @@ from pathlib import Path
 import polars as pl
 from matplotlib.figure import Figure
 
+from engine.errors import ConfigError
 from engine.sim.records import FillStatus
 from engine.store.atomic import write_atomic
-from research.analytics import COST_KINDS, FAILURES, count_column, infer_cash_asset, run_stats, sweep_stats
+from research.analytics import COST_KINDS, FAILURES, count_column, every_ns, infer_cash_asset, run_stats, sweep_stats
+from research.overfit import OverfitReport, sweep_overfit
+from research.overfit_plots import plot_pbo_logits
 from research.plots import plot_costs, plot_equity, plot_pnl_vs_latency, plot_sweep_heatmap
 
 MAX_TABLE_ROWS = 50
-FIGURES = ("equity.png", "costs.png", "sweep_heatmap.png", "pnl_vs_latency.png")
+FIGURES = ("equity.png", "costs.png", "sweep_heatmap.png", "pnl_vs_latency.png", "pbo_logits.png")
 LAMPORTS_PER_SOL = 1e9
 
 CSS = """
@@ -117,10 +120,13 @@ def write_report(out_dir: str | Path, *, title: str, summary: pl.DataFrame, equi
         cash_asset = infer_cash_asset(fills)
     stats = run_stats(summary, equity, fills)
     ranked = sweep_stats(summary, equity, fills) if stats.height > 1 else stats
+    overfit = _overfit(summary, equity, ranked) if stats.height > 1 else None
 
-    figures = _figures(out, stats, ranked, equity, fills, unit=unit, scale=scale, cash_asset=cash_asset)
+    figures = _figures(out, stats, ranked, equity, fills, unit=unit, scale=scale, cash_asset=cash_asset,
+                       overfit=overfit)
     parts = [f"<h1>{_e(title)}</h1>", _subtitle(meta, stats, unit)]
     parts += _headline_section(stats, ranked, unit, scale)
+    parts += _overfit_section(overfit)
     parts += _figure_section(figures)
     parts += _params_section(params, summary)
     parts += _table_section("Costs", ranked, COST_COLUMNS, unit, scale,
@@ -138,8 +144,8 @@ def write_report(out_dir: str | Path, *, title: str, summary: pl.DataFrame, equi
 
 
 def _figures(out: Path, stats: pl.DataFrame, ranked: pl.DataFrame, equity: pl.DataFrame | None,
-             fills: pl.DataFrame | None, *, unit: str, scale: float, cash_asset: int | None
-             ) -> list[tuple[str, str, bytes]]:
+             fills: pl.DataFrame | None, *, unit: str, scale: float, cash_asset: int | None,
+             overfit: OverfitReport | str | None = None) -> list[tuple[str, str, bytes]]:
     """Draw, save and return ``(file name, caption, PNG bytes)`` of each figure the data allow."""
     made: list[tuple[str, Figure, str]] = []
     if equity is not None:
@@ -164,6 +170,10 @@ def _figures(out: Path, stats: pl.DataFrame, ranked: pl.DataFrame, equity: pl.Da
                                                                latency_label=label),
                      "PnL versus latency: " + ("one point per parameter row." if pnl == "net_pnl"
                                                 else "one point per closing trade (landing latency of its order).")))
+    if isinstance(overfit, OverfitReport):
+        made.append(("pbo_logits.png", plot_pbo_logits(overfit.pbo),
+                     "Where the in-sample best row ranks out of sample, over every CSCV split (left of 0: below the "
+                     "median, counted in the PBO)."))
     for stale in set(FIGURES) - {name for name, _, _ in made}:  # left by an earlier report in this folder
         (out / stale).unlink(missing_ok=True)
     saved = []
@@ -217,6 +227,43 @@ def _headline_section(stats: pl.DataFrame, ranked: pl.DataFrame, unit: str, scal
             f'<p class="note">Rows ranked by total return; the first {min(MAX_TABLE_ROWS, ranked.height)} of '
             f"{ranked.height:,}.</p>",
             _frame_table(ranked, cols, unit, scale)]
+
+
+def _overfit(summary: pl.DataFrame, equity: pl.DataFrame | None, ranked: pl.DataFrame) -> OverfitReport | str:
+    """The sweep's overfitting controls for its top-ranked row, or why they cannot be computed."""
+    if equity is None:
+        return "this sweep kept no equity curve (recorded before sweeps sampled equity); run it again"
+    try:
+        return sweep_overfit(summary, equity, int(ranked["row"][0]))
+    except ConfigError as e:
+        return str(e)
+
+
+def _overfit_section(overfit: OverfitReport | str | None) -> list[str]:
+    if overfit is None:
+        return []
+    head = ["<h2>How much of the best row is luck</h2>"]
+    if isinstance(overfit, str):
+        return [*head, f'<p class="note">Not computed: {_e(overfit)}</p>']
+    d, p = overfit.deflated, overfit.pbo
+    period = _duration(every_ns(overfit.every))
+    rows = [("best row (rank 1)", _plain(overfit.best_row)),
+            ("deflated Sharpe ratio", _plain(d.dsr)),
+            (f"Sharpe ratio of the best row (per {period})", _plain(d.sharpe)),
+            (f"Sharpe ratio expected from the best of {d.n_trials:,} skill-less trials", _plain(d.expected_max_sharpe)),
+            ("standard deviation of the trials' Sharpe ratios", _plain(d.sharpe_std)),
+            ("returns (periods of " + period + ")", _plain(d.n_periods)),
+            ("skewness, kurtosis of the best row's returns", f"{_plain(d.skew)}, {_plain(d.kurtosis)}"),
+            ("probability of backtest overfitting (PBO)", _plain(p.pbo)),
+            ("CSCV blocks, splits", f"{p.n_blocks}, {p.n_splits:,}")]
+    note = ("The deflated Sharpe ratio is the probability that the best row's true Sharpe ratio beats what the best "
+            "of this many trials would show by luck alone (Bailey and López de Prado, 2014); near 1 is evidence of "
+            "skill. The PBO is the share of ways to split the span into halves in which the row that was best on "
+            "one half ranks at or below the median on the other (combinatorially symmetric cross-validation, "
+            "Bailey, Borwein, López de Prado and Zhu, 2015); near 0 means the best row's lead holds out of sample, "
+            "near 0.5 or above means choosing it was luck. Every row counts as a trial, so correlated rows make "
+            "the deflation conservative.")
+    return [*head, _html_table(["statistic", "value"], rows), f'<p class="note">{_e(note)}</p>']
 
 
 def _figure_section(figures: list[tuple[str, str, bytes]]) -> list[str]:
