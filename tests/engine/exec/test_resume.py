@@ -29,7 +29,7 @@ from tests.engine.sim.scripted import SCRIPTED
 ROOT = Path(__file__).resolve().parents[3]
 KILLS = 20
 # a longer span of the helpers' market: 12,960 slots, about 9 s at x600
-LONG = SyntheticConfig(**{**asdict(SYN), "days": 0.06})
+LONG = SyntheticConfig(**{**asdict(SYN), "days": 0.15})  # long enough for 20 kills on a fast machine
 LONG_MARKET = synthetic_market(LONG)[0]
 
 
