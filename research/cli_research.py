@@ -65,6 +65,16 @@ def _sim(pairs: list[str] | None, seed: int, dataset: Dataset, params: np.ndarra
     return cfg
 
 
+def grid_params(strat, grid: Path | None, param: list[str] | None, job: str) -> tuple[dict, np.ndarray]:
+    """Axes and rows of ``--grid FILE`` and ``--param`` ranges (their product); ``job`` names the command."""
+    axes = read_grid(grid) if grid is not None else {}
+    axes |= parse_pairs(param, ranges=True)
+    if not axes:
+        msg = f"{job} needs parameter ranges: --param name=a:b:step (repeat for a product) or --grid FILE"
+        raise ConfigError(msg)
+    return axes, build_params(strat, axes)
+
+
 def _headline(summary: pl.DataFrame) -> pl.DataFrame:
     return summary.with_columns(
         (pl.col("wins") / pl.when(pl.col("trades") > 0).then(pl.col("trades")).otherwise(None)).alias("win_rate"))
@@ -149,12 +159,7 @@ def sweep(strategy: StrategyOpt, param: Annotated[list[str] | None, typer.Option
         msg = "--tasks splits the rows across a cluster; add --cluster tcp://HOST:PORT or --cluster local:N"
         raise ConfigError(msg)
     target = Lake(resolve_root(lake))
-    axes = read_grid(grid) if grid is not None else {}
-    axes |= parse_pairs(param, ranges=True)
-    if not axes:
-        msg = "a sweep needs parameter ranges: --param name=a:b:step (repeat for a product) or --grid FILE"
-        raise ConfigError(msg)
-    params = build_params(strat, axes)
+    axes, params = grid_params(strat, grid, param, "a sweep")
     data = _dataset(target, bars, from_, to)
     # equity sampled per row: the per-period returns behind the deflated Sharpe ratio and the PBO
     cfg = replace(_sim(sim, seed, data, params), equity_every_slots=sweep_equity_every(data.n_slots))

@@ -16,10 +16,20 @@ from engine.store.atomic import write_atomic
 from engine.store.lake import Lake, resolve_root
 from research.analytics import every_ns
 from research.cli_common import DebugOpt, JsonOpt, LakeOpt, command
-from research.cli_research import BarsOpt, FromOpt, SeedOpt, SimOpt, StrategyOpt, ToOpt, _dataset, _sim, _strategy
+from research.cli_research import (
+    BarsOpt,
+    FromOpt,
+    SeedOpt,
+    SimOpt,
+    StrategyOpt,
+    ToOpt,
+    _dataset,
+    _sim,
+    _strategy,
+    grid_params,
+)
 from research.data import Dataset, from_lake
 from research.output import console, err_console, print_json, table
-from research.params import build_params, parse_pairs, read_grid
 from research.walkforward import WalkForward, make_windows, slice_dataset, walk_forward
 
 DurationOpt = Annotated[str, typer.Option(help="Duration: a number and a unit (m, h, d, w), e.g. 2d or 12h.")]
@@ -43,12 +53,7 @@ def walkforward(strategy: StrategyOpt, param: Annotated[list[str] | None, typer.
     step_ns = test_ns if step is None else every_ns(step)
     strat = _strategy(strategy)
     target = Lake(resolve_root(lake))
-    axes = read_grid(grid) if grid is not None else {}
-    axes |= parse_pairs(param, ranges=True)
-    if not axes:
-        msg = "a walk-forward needs parameter ranges: --param name=a:b:step (repeat for a product) or --grid FILE"
-        raise ConfigError(msg)
-    params = build_params(strat, axes)
+    axes, params = grid_params(strat, grid, param, "a walk-forward")
     if params.shape[0] < 2:
         msg = "a walk-forward chooses among parameter rows, but the grid has 1 row; give at least one range"
         raise ConfigError(msg)
